@@ -1,0 +1,213 @@
+"""What only the filesystem driver promises: confinement to its root, atomic files, clean failures.
+
+The shared behaviour is in ``tests/conformance/driver_suite.py``.
+"""
+
+from __future__ import annotations
+
+import errno
+import gc
+import os
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import pytest
+
+from wharf.storage.driver import FilesystemDriver, InvalidPath, LocalFiles, StorageError, filesystem
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    return tmp_path / "root"
+
+
+@pytest.fixture
+def driver(root: Path) -> FilesystemDriver:
+    return FilesystemDriver(root)
+
+
+@pytest.fixture
+def outside(tmp_path: Path) -> Path:
+    secret = tmp_path / "outside"
+    secret.mkdir()
+    (secret / "secret").write_bytes(b"do not serve")
+    return secret
+
+
+def temp_files(root: Path) -> list[str]:
+    return [
+        name for _, _, names in os.walk(root) for name in names if name.startswith(filesystem.TEMP_PREFIX)
+    ]
+
+
+def open_fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+def fail_after(written: int) -> Callable[[int, bytes], None]:
+    """A ``_write_all`` that writes ``written`` bytes and then runs out of space."""
+
+    def write_all(fd: int, data: bytes) -> None:
+        os.write(fd, data[:written])
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    return write_all
+
+
+# confinement
+
+
+async def test_symlinked_directory_escaping_the_root_is_refused(
+    driver: FilesystemDriver, root: Path, outside: Path
+) -> None:
+    await driver.put_content("/a/placeholder", b"x")
+    (root / "a" / "link").symlink_to(outside, target_is_directory=True)
+    calls: list[Callable[[], Awaitable[object]]] = [
+        lambda: driver.get_content("/a/link/secret"),
+        lambda: driver.stat("/a/link/secret"),
+        lambda: driver.list("/a/link"),
+        lambda: driver.reader("/a/link/secret"),
+        lambda: driver.put_content("/a/link/planted", b"x"),
+        lambda: driver.writer("/a/link/planted"),
+        lambda: driver.move("/a/placeholder", "/a/link/planted"),
+        lambda: driver.move("/a/link/secret", "/a/stolen"),
+        lambda: driver.delete("/a/link/secret"),
+        lambda: driver.delete("/a/link"),
+    ]
+    for call in calls:
+        with pytest.raises(InvalidPath):
+            await call()
+    with pytest.raises(InvalidPath):
+        driver.local_path("/a/link/secret")
+    assert sorted(os.listdir(outside)) == ["secret"]
+    assert (outside / "secret").read_bytes() == b"do not serve"
+
+
+async def test_symlinked_file_escaping_the_root_is_refused(
+    driver: FilesystemDriver, root: Path, outside: Path
+) -> None:
+    root.mkdir()
+    (root / "link").symlink_to(outside / "secret")
+    with pytest.raises(InvalidPath):
+        await driver.get_content("/link")
+    with pytest.raises(InvalidPath):
+        await driver.delete("/link")
+    assert (outside / "secret").exists()
+
+
+async def test_symlink_within_the_root_is_followed(driver: FilesystemDriver, root: Path) -> None:
+    await driver.put_content("/real/file", b"inside")
+    (root / "alias").symlink_to(root / "real", target_is_directory=True)
+    assert await driver.get_content("/alias/file") == b"inside"
+
+
+async def test_temporary_names_are_reserved(driver: FilesystemDriver) -> None:
+    with pytest.raises(InvalidPath):
+        await driver.put_content(f"/a/{filesystem.TEMP_PREFIX}x", b"x")
+
+
+# atomicity and temporary files
+
+
+async def test_put_content_leaves_no_temporary_files(driver: FilesystemDriver, root: Path) -> None:
+    for n in range(5):
+        await driver.put_content("/a/b", str(n).encode())
+    writer = await driver.writer("/a/c")
+    await writer.write(b"x")
+    await writer.commit()
+    writer = await driver.writer("/a/d")
+    await writer.write(b"x")
+    await writer.cancel()
+    assert temp_files(root) == []
+    assert sorted(os.listdir(root / "a")) == ["b", "c"]
+
+
+async def test_pending_writer_is_a_hidden_temporary_file(driver: FilesystemDriver, root: Path) -> None:
+    await driver.put_content("/dir/visible", b"x")
+    writer = await driver.writer("/dir/pending")
+    await writer.write(b"x")
+    assert len(temp_files(root)) == 1
+    assert await driver.list("/dir") == ["/dir/visible"]
+    await writer.cancel()
+
+
+async def test_list_hides_names_outside_the_path_grammar(driver: FilesystemDriver, root: Path) -> None:
+    await driver.put_content("/dir/ok", b"x")
+    (root / "dir" / "lost+found").mkdir()
+    assert await driver.list("/dir") == ["/dir/ok"]
+
+
+async def test_abandoned_writer_closes_and_removes_its_file(driver: FilesystemDriver, root: Path) -> None:
+    before = open_fds()
+    writer = await driver.writer("/a/b")
+    await writer.write(b"x")
+    del writer
+    gc.collect()
+    assert temp_files(root) == []
+    assert open_fds() == before
+
+
+# failures while writing
+
+
+async def test_put_content_failure_removes_the_temporary_file(
+    driver: FilesystemDriver, root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await driver.put_content("/a/b", b"old")
+    monkeypatch.setattr(filesystem, "_write_all", fail_after(2))
+    with pytest.raises(OSError) as raised:
+        await driver.put_content("/a/b", b"new content")
+    assert raised.value.errno == errno.ENOSPC
+    assert temp_files(root) == []
+    assert await driver.get_content("/a/b") == b"old"
+
+
+async def test_writer_failure_removes_the_temporary_file(
+    driver: FilesystemDriver, root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    before = open_fds()
+    writer = await driver.writer("/a/b")
+    await writer.write(b"first")
+    monkeypatch.setattr(filesystem, "_write_all", fail_after(3))
+    with pytest.raises(OSError) as raised:
+        await writer.write(b"second")
+    assert raised.value.errno == errno.ENOSPC
+    assert temp_files(root) == []
+    assert not (root / "a" / "b").exists()
+    assert open_fds() == before
+    with pytest.raises(StorageError):
+        await writer.commit()
+    await writer.cancel()  # still safe
+
+
+async def test_appending_writer_failure_restores_the_file(
+    driver: FilesystemDriver, root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await driver.put_content("/up/data", b"abc")
+    writer = await driver.writer("/up/data", append=True)
+    await writer.write(b"def")
+    monkeypatch.setattr(filesystem, "_write_all", fail_after(2))
+    with pytest.raises(OSError):
+        await writer.write(b"ghi")
+    assert (root / "up" / "data").read_bytes() == b"abc"
+
+
+# local files and resources
+
+
+def test_local_path(driver: FilesystemDriver, root: Path) -> None:
+    assert isinstance(driver, LocalFiles)
+    assert driver.local_path("/a/b") == str(root.resolve() / "a" / "b")
+    with pytest.raises(InvalidPath):
+        driver.local_path("/a/../b")
+
+
+async def test_reader_closes_its_file(driver: FilesystemDriver) -> None:
+    await driver.put_content("/blob", b"x" * (3 * filesystem.CHUNK_SIZE))
+    before = open_fds()
+    exhausted = await driver.reader("/blob")
+    assert len(b"".join([chunk async for chunk in exhausted])) == 3 * filesystem.CHUNK_SIZE
+    closed_early = await driver.reader("/blob")
+    await anext(closed_early)
+    await closed_early.aclose()
+    assert open_fds() == before

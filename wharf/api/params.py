@@ -1,0 +1,114 @@
+"""Turning request parts into the domain's value types, once, at the edge."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from starlette.requests import ClientDisconnect, Request
+
+from wharf.digest import Digest
+from wharf.errors import (
+    BlobUploadInvalid,
+    DigestInvalid,
+    ManifestTooLarge,
+    PaginationInvalid,
+    SizeInvalid,
+    Unsupported,
+)
+from wharf.reference import Reference, RepositoryName
+from wharf.registry.namespace import Registry, Repository
+
+__all__ = [
+    "Page",
+    "body_stream",
+    "content_length",
+    "digest_param",
+    "page",
+    "read_limited",
+    "registry",
+    "repository",
+    "require_delete",
+    "require_writable",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    n: int | None
+    last: str | None
+
+
+def registry(request: Request) -> Registry:
+    reg: Registry = request.app.state.registry
+    return reg
+
+
+def repository(request: Request) -> Repository:
+    return registry(request).repository(RepositoryName.parse(request.path_params["name"]))
+
+
+def reference(request: Request) -> Reference:
+    return Reference.parse(request.path_params["reference"])
+
+
+def digest_param(text: str | None, *, what: str = "digest") -> Digest:
+    if not text:
+        raise DigestInvalid(f"the {what} parameter is required")
+    return Digest.parse(text)
+
+
+def require_writable(request: Request) -> None:
+    if request.app.state.settings.read_only:
+        raise Unsupported("the registry is in read-only mode", message="the registry is read-only")
+
+
+def require_delete(request: Request) -> None:
+    require_writable(request)
+    if not request.app.state.settings.delete_enabled:
+        raise Unsupported("deletes are disabled (storage.delete.enabled)", message="deletes are disabled")
+
+
+def content_length(request: Request) -> int | None:
+    text = request.headers.get("content-length")
+    if text is None:
+        return None
+    if not text.isdigit() or len(text) > 18:
+        raise SizeInvalid(f"invalid Content-Length {text[:40]!r}")
+    return int(text)
+
+
+async def body_stream(request: Request) -> AsyncIterator[bytes]:
+    """The request body as it arrives; a client that goes away mid-body is a bad upload."""
+    try:
+        async for chunk in request.stream():
+            if chunk:
+                yield chunk
+    except ClientDisconnect:
+        raise BlobUploadInvalid("the client disconnected before sending the whole body") from None
+
+
+async def read_limited(request: Request, *, limit: int) -> bytes:
+    """The whole body, refusing (413) anything over ``limit`` without buffering more than that."""
+    length = content_length(request)
+    if length is not None and length > limit:
+        raise ManifestTooLarge(f"manifest of {length} bytes exceeds the {limit}-byte limit")
+    body = bytearray()
+    async for chunk in body_stream(request):
+        body += chunk
+        if len(body) > limit:
+            raise ManifestTooLarge(f"manifest exceeds the {limit}-byte limit")
+    return bytes(body)
+
+
+def page(request: Request, *, maximum: int | None = None) -> Page:
+    """``n`` and ``last`` of a paginated listing; ``n`` over ``maximum`` is clamped to it."""
+    text = request.query_params.get("n")
+    n: int | None = None
+    if text is not None and text != "":
+        if not text.isdigit() or len(text) > 12:
+            raise PaginationInvalid({"n": text[:40]})
+        n = int(text)
+    if maximum is not None:
+        n = maximum if n is None else min(n, maximum)
+    return Page(n=n, last=request.query_params.get("last") or None)

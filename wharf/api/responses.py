@@ -1,0 +1,74 @@
+"""Response helpers: the OCI error envelope, URLs, and the headers every endpoint shares."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from wharf.errors import RegistryError, Unsupported
+
+__all__ = [
+    "API_VERSION_HEADER",
+    "error_response",
+    "json_response",
+    "registry_error_handler",
+    "server_error_handler",
+    "url_for",
+]
+
+API_VERSION_HEADER = ("docker-distribution-api-version", "registry/2.0")
+_log = logging.getLogger("wharf.api")
+
+
+def error_response(errors: list[RegistryError], *, status: int | None = None) -> Response:
+    """The OCI error envelope ``{"errors": [{"code", "message", "detail"}]}``."""
+    body = json.dumps({"errors": [e.to_dict() for e in errors]}, default=str).encode()
+    headers = {k: v for e in errors for k, v in e.headers.items()}
+    return Response(
+        body,
+        status_code=status or errors[0].status,
+        media_type="application/json; charset=utf-8",
+        headers=headers,
+    )
+
+
+async def registry_error_handler(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RegistryError)
+    return error_response([exc])
+
+
+async def not_found_handler(request: Request, exc: Exception) -> Response:
+    status = getattr(exc, "status_code", 404)
+    if status == 405:
+        return error_response([Unsupported(f"{request.method} is not allowed on {request.url.path}")])
+    return error_response(
+        [Unsupported(f"no endpoint at {request.url.path}", message="unknown endpoint")], status=status
+    )
+
+
+async def server_error_handler(request: Request, exc: Exception) -> Response:
+    _log.exception("unhandled error serving %s %s", request.method, request.url.path, exc_info=exc)
+    return error_response([RegistryError("internal server error")])
+
+
+def json_response(content: Any, *, status: int = 200, headers: dict[str, str] | None = None,
+                  media_type: str = "application/json") -> Response:
+    body = json.dumps(content, separators=(",", ":")).encode()
+    return Response(body, status_code=status, media_type=media_type, headers=headers)
+
+
+def url_for(request: Request, path: str) -> str:
+    """An absolute URL for ``path`` (under ``http.prefix``), or a relative one with ``relativeurls``."""
+    settings = request.app.state.settings
+    full = f"{settings.prefix}{path}"
+    if settings.relative_urls:
+        return full
+    if settings.host:
+        return f"{settings.host}{full}"
+    host = request.headers.get("host") or f"{request.url.hostname}:{request.url.port}"
+    scheme = request.headers.get("x-forwarded-proto") or request.url.scheme
+    return f"{scheme}://{host}{full}"

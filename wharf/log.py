@@ -1,0 +1,155 @@
+"""Logging set-up from ``log`` in the configuration, with lines shaped like distribution's.
+
+distribution logs through logrus, so its ``text`` lines are logfmt
+(``time=... level=info msg="..." key=value``) and its ``json`` lines are one object
+each. wharf writes the same two shapes. Structured values travel on the record
+under one name, ``fields``::
+
+    logger.info("blob uploaded", extra={"fields": {"repository": name, "digest": str(digest)}})
+
+Every line also carries the ``log.fields`` of the configuration (``service: registry``).
+Only the ``wharf`` logger hierarchy is configured; the root logger and its handlers
+are left to whoever embeds wharf.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import sys
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from types import MappingProxyType
+from typing import Any, Final, TextIO
+
+from wharf.config import LogConfig
+
+__all__ = [
+    "ACCESS_LOGGER",
+    "LOGGER",
+    "JsonFormatter",
+    "TextFormatter",
+    "configure_logging",
+]
+
+#: The root of wharf's loggers: modules log to ``logging.getLogger(__name__)`` under it.
+LOGGER: Final = "wharf"
+#: One INFO record per request, with ``fields``: method, path, status, bytes, duration_ms, remote.
+ACCESS_LOGGER: Final = "wharf.access"
+
+_LEVELS: Final[Mapping[str, int]] = MappingProxyType(
+    {"error": logging.ERROR, "warn": logging.WARNING, "info": logging.INFO, "debug": logging.DEBUG}
+)
+# logrus's names, so that tools parsing distribution's logs read ours.
+_LEVEL_NAMES: Final[Mapping[int, str]] = MappingProxyType(
+    {
+        logging.DEBUG: "debug",
+        logging.INFO: "info",
+        logging.WARNING: "warning",
+        logging.ERROR: "error",
+        logging.CRITICAL: "fatal",
+    }
+)
+# The keys every line starts with; a field of the same name is renamed, as logrus does.
+_RESERVED: Final = frozenset({"time", "level", "msg"})
+# A logfmt value is quoted when it is empty or has a space, a quote, `=`, a backslash or a control character.
+_NEEDS_QUOTES: Final = re.compile(r'^$|[\s"=\\\x00-\x1f\x7f]')
+
+
+class _Formatter(logging.Formatter):
+    """Turns a record into an ordered entry: time, level, msg, configured fields, the record's fields."""
+
+    def __init__(self, *, fields: Mapping[str, Any] | None = None) -> None:
+        super().__init__()
+        self._fields = dict(fields or {})
+
+    def entry(self, record: logging.LogRecord) -> dict[str, Any]:
+        entry: dict[str, Any] = {
+            "time": _timestamp(record.created),
+            "level": _LEVEL_NAMES.get(record.levelno, record.levelname.lower()),
+            "msg": record.getMessage(),
+        }
+        record_fields = getattr(record, "fields", None)
+        extra = record_fields.items() if isinstance(record_fields, Mapping) else ()
+        for key, value in [*self._fields.items(), *extra]:
+            name = str(key)
+            entry[f"fields.{name}" if name in _RESERVED else name] = value
+        return entry
+
+    def trace(self, record: logging.LogRecord) -> str:
+        """The exception and stack attached to the record, if any."""
+        parts = []
+        if record.exc_info:
+            parts.append(self.formatException(record.exc_info))
+        if record.stack_info:
+            parts.append(self.formatStack(record.stack_info))
+        return "\n".join(parts)
+
+
+class TextFormatter(_Formatter):
+    """logfmt lines: ``time=2024-05-01T12:00:00.000Z level=info msg="request" method=GET``.
+
+    A traceback follows its line as is: this format is for people reading a terminal.
+    """
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = " ".join(f"{key}={_logfmt(value)}" for key, value in self.entry(record).items())
+        trace = self.trace(record)
+        return f"{line}\n{trace}" if trace else line
+
+
+class JsonFormatter(_Formatter):
+    """One JSON object per line; a traceback goes in its ``exception`` key."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = self.entry(record)
+        if trace := self.trace(record):
+            entry["exception"] = trace
+        return json.dumps(entry, default=str, ensure_ascii=False)
+
+
+def configure_logging(config: LogConfig, *, stream: TextIO | None = None) -> None:
+    """Send the ``wharf`` loggers to ``stream`` (standard error by default) as ``config`` says.
+
+    Calling it again replaces what the previous call set up.
+    """
+    handler = _Handler(sys.stderr if stream is None else stream)
+    handler.setFormatter(_formatter(config))
+    logger = logging.getLogger(LOGGER)
+    for previous in [h for h in logger.handlers if isinstance(h, _Handler)]:
+        logger.removeHandler(previous)
+        previous.close()
+    logger.addHandler(handler)
+    logger.setLevel(_LEVELS[config.level])
+    # wharf's lines are complete as written here; passing them on to the root
+    # logger's handlers would print them twice.
+    logger.propagate = False
+    # As in distribution, the access log follows its own switch, not log.level.
+    access = logging.getLogger(ACCESS_LOGGER)
+    access.setLevel(logging.CRITICAL + 1 if config.accesslog.disabled else logging.INFO)
+
+
+class _Handler(logging.StreamHandler[TextIO]):
+    """The handler ``configure_logging`` installs, told apart from anyone else's so it can be replaced."""
+
+
+def _formatter(config: LogConfig) -> _Formatter:
+    # logrus's logstash format is JSON with other key names; wharf writes plain JSON for both.
+    if config.formatter in ("json", "logstash"):
+        return JsonFormatter(fields=config.fields)
+    return TextFormatter(fields=config.fields)
+
+
+def _timestamp(created: float) -> str:
+    return datetime.fromtimestamp(created, tz=UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _logfmt(value: Any) -> str:
+    if isinstance(value, str):
+        text = value
+    elif value is None or isinstance(value, bool | int | float | list | dict):
+        text = json.dumps(value, default=str, ensure_ascii=False)  # true, null, [1, 2]: as JSON spells them
+    else:
+        text = str(value)
+    return json.dumps(text, ensure_ascii=False) if _NEEDS_QUOTES.search(text) else text

@@ -1,0 +1,168 @@
+"""Blobs: the global content-addressed store and each repository's links into it.
+
+``BlobStore`` holds the bytes at ``blobs/<alg>/<xx>/<hex>/data``; a repository
+sees a blob only through its ``_layers/<alg>/<hex>/link`` (``RepositoryBlobs``),
+as in distribution's ``blobStore`` and ``linkedBlobStore``. The descriptor cache
+answers "how big is this blob" without touching storage; whether a repository
+holds a blob is always read from storage, so a link removed by a garbage
+collection in another process is seen at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from wharf.digest import Digest
+from wharf.errors import BlobUnknown
+from wharf.registry import paths
+from wharf.registry.mediatypes import OCTET_STREAM
+from wharf.reference import RepositoryName
+from wharf.storage.cache.base import BlobDescriptor, BlobDescriptorCache
+from wharf.storage.driver import LocalFiles, PathNotFound, StorageDriver
+
+__all__ = ["BlobHandle", "BlobStore", "RepositoryBlobs"]
+
+
+@dataclass(frozen=True, slots=True)
+class BlobHandle:
+    """What the API needs to serve a blob: its descriptor and where its bytes are."""
+
+    descriptor: BlobDescriptor
+    driver_path: str
+    local_path: str | None
+
+
+class BlobStore:
+    """The registry-wide content-addressed store."""
+
+    def __init__(self, driver: StorageDriver, *, cache: BlobDescriptorCache) -> None:
+        self.driver = driver
+        self.cache = cache
+
+    async def stat(self, digest: Digest) -> BlobDescriptor:
+        """The blob's descriptor, from the cache when it has it; ``BlobUnknown`` if absent."""
+        cached = await self.cache.get(digest)
+        if cached is not None:
+            return cached
+        return await self.stat_storage(digest)
+
+    async def stat_storage(self, digest: Digest) -> BlobDescriptor:
+        """The blob's descriptor read from storage (never the cache), and cached."""
+        try:
+            info = await self.driver.stat(paths.blob_data(digest))
+        except PathNotFound:
+            raise BlobUnknown(str(digest)) from None
+        descriptor = BlobDescriptor(digest=digest, size=info.size, media_type=OCTET_STREAM)
+        await self.cache.set(descriptor)
+        return descriptor
+
+    async def exists(self, digest: Digest) -> bool:
+        try:
+            await self.stat_storage(digest)
+        except BlobUnknown:
+            return False
+        return True
+
+    async def get(self, digest: Digest) -> bytes:
+        """A small blob's whole content (manifests)."""
+        try:
+            return await self.driver.get_content(paths.blob_data(digest))
+        except PathNotFound:
+            raise BlobUnknown(str(digest)) from None
+
+    async def put(self, digest: Digest, data: bytes) -> BlobDescriptor:
+        """Store a small blob whose digest the caller has verified (manifests)."""
+        if not await self.exists(digest):
+            await self.driver.put_content(paths.blob_data(digest), data)
+        descriptor = BlobDescriptor(digest=digest, size=len(data), media_type=OCTET_STREAM)
+        await self.cache.set(descriptor)
+        return descriptor
+
+    async def ingest(self, digest: Digest, *, source: str, size: int) -> BlobDescriptor:
+        """Move verified upload data at driver path ``source`` into the store.
+
+        Content addressing makes a concurrent ingest of the same digest harmless:
+        both sources hold the same bytes, and ``move`` replaces atomically.
+        """
+        if await self.exists(digest):
+            await self.driver.delete(source)
+        else:
+            await self.driver.move(source, paths.blob_data(digest))
+        descriptor = BlobDescriptor(digest=digest, size=size, media_type=OCTET_STREAM)
+        await self.cache.set(descriptor)
+        return descriptor
+
+    async def handle(self, digest: Digest) -> BlobHandle:
+        descriptor = await self.stat(digest)
+        path = paths.blob_data(digest)
+        local = self.driver.local_path(path) if isinstance(self.driver, LocalFiles) else None
+        return BlobHandle(descriptor=descriptor, driver_path=path, local_path=local)
+
+    async def open(self, digest: Digest, *, offset: int = 0) -> AsyncIterator[bytes]:
+        try:
+            return await self.driver.reader(paths.blob_data(digest), offset=offset)
+        except PathNotFound:
+            await self.cache.clear(digest)
+            raise BlobUnknown(str(digest)) from None
+
+    async def delete(self, digest: Digest) -> None:
+        """Remove the blob's bytes (garbage collection only)."""
+        await self.cache.clear(digest)
+        try:
+            await self.driver.delete(paths.blob_dir(digest))
+        except PathNotFound:
+            pass
+
+
+class RepositoryBlobs:
+    """The blobs one repository holds: links into the global store."""
+
+    def __init__(self, store: BlobStore, name: RepositoryName) -> None:
+        self.store = store
+        self.driver = store.driver
+        self.name = name
+
+    async def is_linked(self, digest: Digest) -> bool:
+        try:
+            await self.driver.stat(paths.layer_link(self.name, digest))
+        except PathNotFound:
+            return False
+        return True
+
+    async def stat(self, digest: Digest) -> BlobDescriptor:
+        if not await self.is_linked(digest):
+            raise BlobUnknown(str(digest))
+        try:
+            return await self.store.stat(digest)
+        except BlobUnknown:
+            raise BlobUnknown(str(digest)) from None
+
+    async def handle(self, digest: Digest) -> BlobHandle:
+        await self.stat(digest)
+        return await self.store.handle(digest)
+
+    async def link(self, digest: Digest) -> None:
+        await self.driver.put_content(paths.layer_link(self.name, digest), paths.link_content(digest))
+
+    async def unlink(self, digest: Digest) -> None:
+        try:
+            await self.driver.delete(paths.layer_link(self.name, digest))
+        except PathNotFound:
+            raise BlobUnknown(str(digest)) from None
+
+    async def mount(self, digest: Digest, *, source: RepositoryBlobs | None) -> BlobDescriptor | None:
+        """Link a blob another repository holds (or, with no source, any blob the store holds).
+
+        Returns None when it cannot be mounted; the caller then starts an upload.
+        Existence is checked on storage, never the cache: a mount must not link a
+        blob that a collection has just removed.
+        """
+        if source is not None and not await source.is_linked(digest):
+            return None
+        try:
+            descriptor = await self.store.stat_storage(digest)
+        except BlobUnknown:
+            return None
+        await self.link(digest)
+        return descriptor

@@ -1,0 +1,190 @@
+"""Manifests: stored as blobs in the content store, linked into a repository
+by ``_manifests/revisions/<alg>/<hex>/link`` (distribution's layout).
+
+The registry stores the exact bytes it was given and serves them back with
+the media type the body declares, whatever the client's ``Accept`` says.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import OrderedDict
+from dataclasses import dataclass
+
+from wharf.digest import Digest
+from wharf.errors import BlobUnknown, DigestInvalid, ManifestBlobUnknown, ManifestUnknown
+from wharf.registry import paths
+from wharf.registry.blobs import RepositoryBlobs
+from wharf.registry.mediatypes import OCI_INDEX, OCI_MANIFEST, Manifest, parse_manifest
+from wharf.registry.referrers import Referrers
+from wharf.registry.tags import Tags
+from wharf.reference import Reference, RepositoryName, Tag
+from wharf.storage.driver import PathNotFound, StorageDriver
+
+__all__ = ["ManifestCache", "Manifests", "StoredManifest", "media_type_of"]
+
+
+@dataclass(frozen=True, slots=True)
+class StoredManifest:
+    digest: Digest
+    media_type: str
+    body: bytes
+
+
+class ManifestCache:
+    """Manifest bodies by digest, bounded in bytes. Content-addressed, so never stale;
+    whether a repository holds a manifest is still read from storage each time."""
+
+    def __init__(self, *, max_bytes: int = 64 << 20) -> None:
+        self._entries: OrderedDict[Digest, StoredManifest] = OrderedDict()
+        self._bytes = 0
+        self._max = max_bytes
+
+    def get(self, digest: Digest) -> StoredManifest | None:
+        entry = self._entries.get(digest)
+        if entry is not None:
+            self._entries.move_to_end(digest)
+        return entry
+
+    def put(self, entry: StoredManifest) -> None:
+        if entry.digest in self._entries or len(entry.body) > self._max // 16:
+            return
+        self._entries[entry.digest] = entry
+        self._bytes += len(entry.body)
+        while self._bytes > self._max:
+            _, old = self._entries.popitem(last=False)
+            self._bytes -= len(old.body)
+
+
+class Manifests:
+    def __init__(
+        self,
+        driver: StorageDriver,
+        name: RepositoryName,
+        *,
+        blobs: RepositoryBlobs,
+        tags: Tags,
+        referrers: Referrers,
+        cache: ManifestCache,
+    ) -> None:
+        self.driver = driver
+        self.name = name
+        self.blobs = blobs
+        self.tags = tags
+        self.referrers = referrers
+        self.cache = cache
+
+    async def resolve(self, reference: Reference) -> Digest:
+        """The digest a reference names, if this repository holds that manifest."""
+        digest = reference.digest if reference.digest is not None else await self.tags.resolve(reference.tag)  # type: ignore[arg-type]
+        if not await self.exists(digest):
+            raise ManifestUnknown(str(reference))
+        return digest
+
+    async def exists(self, digest: Digest) -> bool:
+        try:
+            await self.driver.stat(paths.revision_link(self.name, digest))
+        except PathNotFound:
+            return False
+        return True
+
+    async def get(self, reference: Reference) -> StoredManifest:
+        digest = await self.resolve(reference)
+        return await self.load(digest)
+
+    async def load(self, digest: Digest) -> StoredManifest:
+        """A manifest's content by digest, without checking repository membership."""
+        cached = self.cache.get(digest)
+        if cached is not None:
+            return cached
+        try:
+            body = await self.blobs.store.get(digest)
+        except BlobUnknown:
+            raise ManifestUnknown(str(digest)) from None
+        entry = StoredManifest(digest=digest, media_type=media_type_of(body), body=body)
+        self.cache.put(entry)
+        return entry
+
+    async def put(self, reference: Reference, body: bytes, *, content_type: str | None) -> Manifest:
+        manifest = parse_manifest(body, content_type=content_type, digest=reference.digest)
+        if reference.digest is not None and manifest.digest != reference.digest:
+            raise DigestInvalid(f"manifest hashes to {manifest.digest}, not {reference.digest}")
+        await self._check_references(manifest)
+        await self.blobs.store.put(manifest.digest, body)
+        await self.driver.put_content(
+            paths.revision_link(self.name, manifest.digest), paths.link_content(manifest.digest)
+        )
+        if manifest.subject is not None:
+            await self.referrers.add(manifest.subject.digest, manifest.digest)
+        if reference.tag is not None:
+            await self.tags.tag(reference.tag, manifest.digest)
+        self.cache.put(StoredManifest(manifest.digest, manifest.media_type, body))
+        return manifest
+
+    async def tag(self, tag: Tag, digest: Digest) -> None:
+        """Point ``tag`` at a manifest this repository holds."""
+        if not await self.exists(digest):
+            raise ManifestUnknown(str(digest))
+        await self.tags.tag(tag, digest)
+
+    async def _check_references(self, manifest: Manifest) -> None:
+        missing = [str(d.digest) for d in manifest.blobs if not await self.blobs.is_linked(d.digest)]
+        if missing:
+            raise ManifestBlobUnknown(missing[0] if len(missing) == 1 else missing)
+        absent = [str(d.digest) for d in manifest.manifests if not await self.exists(d.digest)]
+        if absent:
+            raise ManifestBlobUnknown(absent[0] if len(absent) == 1 else absent)
+
+    async def delete(self, digest: Digest) -> None:
+        """Remove the manifest from this repository, with every tag that points at it."""
+        if not await self.exists(digest):
+            raise ManifestUnknown(str(digest))
+        for tag in await self.tags.pointing_at(digest):
+            try:
+                await self.tags.untag(tag)
+            except ManifestUnknown:
+                pass  # removed concurrently
+        subject = await self._subject_of(digest)
+        if subject is not None:
+            await self.referrers.remove(subject, digest)
+        try:
+            await self.driver.delete(paths.revision_dir(self.name, digest))
+        except PathNotFound:
+            pass
+
+    async def all(self) -> list[Digest]:
+        """Every manifest this repository holds (those with a revision link)."""
+        found: list[Digest] = []
+        try:
+            algorithms = await self.driver.list(paths.revisions(self.name))
+        except PathNotFound:
+            return found
+        for algorithm_dir in algorithms:
+            for hex_dir in await self.driver.list(algorithm_dir):
+                try:
+                    digest = paths.digest_from_dir(algorithm_dir, hex_dir)
+                except DigestInvalid:
+                    continue
+                if await self.exists(digest):
+                    found.append(digest)
+        return found
+
+    async def _subject_of(self, digest: Digest) -> Digest | None:
+        try:
+            stored = await self.load(digest)
+            subject = json.loads(stored.body).get("subject")
+            return Digest.parse(subject["digest"]) if isinstance(subject, dict) else None
+        except (ManifestUnknown, DigestInvalid, ValueError, KeyError, TypeError):
+            return None
+
+
+def media_type_of(body: bytes) -> str:
+    """The media type a stored manifest declares, inferred as distribution does when absent."""
+    try:
+        document = json.loads(body)
+    except ValueError:
+        return OCI_MANIFEST
+    declared = document.get("mediaType") if isinstance(document, dict) else None
+    if isinstance(declared, str) and declared:
+        return declared
+    return OCI_INDEX if isinstance(document, dict) and "manifests" in document else OCI_MANIFEST

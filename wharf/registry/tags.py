@@ -1,0 +1,64 @@
+"""Tags: ``_manifests/tags/<tag>/current/link`` names the manifest a tag points at;
+``index/<alg>/<hex>/link`` records every manifest it ever pointed at (distribution keeps both)."""
+
+from __future__ import annotations
+
+from wharf.digest import Digest
+from wharf.errors import DigestInvalid, ManifestUnknown, NameUnknown
+from wharf.registry import paths
+from wharf.reference import RepositoryName, Tag
+from wharf.storage.driver import PathNotFound, StorageDriver
+
+__all__ = ["Tags"]
+
+
+class Tags:
+    def __init__(self, driver: StorageDriver, name: RepositoryName) -> None:
+        self.driver = driver
+        self.name = name
+
+    async def resolve(self, tag: Tag) -> Digest:
+        try:
+            content = await self.driver.get_content(paths.tag_current_link(self.name, tag))
+        except PathNotFound:
+            raise ManifestUnknown(f"unknown tag {tag}") from None
+        return paths.parse_link(content)
+
+    async def tag(self, tag: Tag, digest: Digest) -> None:
+        link = paths.link_content(digest)
+        # The index entry first: whoever sees ``current`` can trust the index has it.
+        await self.driver.put_content(paths.tag_index_link(self.name, tag, digest), link)
+        await self.driver.put_content(paths.tag_current_link(self.name, tag), link)
+
+    async def untag(self, tag: Tag) -> None:
+        try:
+            await self.driver.delete(paths.tag_dir(self.name, tag))
+        except PathNotFound:
+            raise ManifestUnknown(f"unknown tag {tag}") from None
+
+    async def all(self) -> list[str]:
+        """Every tag, sorted; ``NameUnknown`` when the repository does not exist."""
+        try:
+            children = await self.driver.list(paths.tags(self.name))
+        except PathNotFound:
+            await self._require_repository()
+            return []
+        return sorted(child.rsplit("/", 1)[-1] for child in children)
+
+    async def pointing_at(self, digest: Digest) -> list[Tag]:
+        """The tags whose current link names ``digest``."""
+        found = []
+        for name in await self.all():
+            tag = Tag(name)
+            try:
+                if await self.resolve(tag) == digest:
+                    found.append(tag)
+            except (ManifestUnknown, DigestInvalid):
+                continue
+        return found
+
+    async def _require_repository(self) -> None:
+        try:
+            await self.driver.stat(paths.repository(self.name))
+        except PathNotFound:
+            raise NameUnknown(str(self.name)) from None

@@ -1,0 +1,282 @@
+"""Upload sessions: start, append (chunked or streamed), status, commit, cancel.
+
+Bytes go to ``_uploads/<id>/data`` as they arrive and are hashed as they
+stream; a blob becomes visible (moved into the content store and linked into
+the repository) only after its digest checks out. Everything about a session
+lives in storage, so it survives a restart: the running hash is an in-process
+optimisation (``_HashStates``), and a process that lacks it (after a restart,
+or a request served by another worker) rebuilds it by reading the data back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import uuid
+import weakref
+from collections import OrderedDict
+from collections.abc import AsyncIterable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+import anyio.to_thread
+
+from wharf.digest import Digest, Hasher, new_hasher
+from wharf.errors import BlobUploadUnknown, DigestInvalid, RangeInvalid, SizeInvalid
+from wharf.registry import paths
+from wharf.registry.blobs import RepositoryBlobs
+from wharf.reference import RepositoryName
+from wharf.storage.cache.base import BlobDescriptor
+from wharf.storage.driver import FileWriter, PathNotFound, StorageDriver
+
+__all__ = ["ChunkRange", "UploadStatus", "Uploads", "parse_upload_id"]
+
+#: bytes gathered before one hash-and-write step: big enough to amortise the thread hop
+_BATCH = 1 << 20
+_UPLOAD_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")
+
+
+def parse_upload_id(text: str) -> str:
+    """An upload id from a URL; anything that is not one of ours is simply unknown."""
+    if not _UPLOAD_ID.fullmatch(text):
+        raise BlobUploadUnknown(f"unknown upload {text[:140]!r}")
+    return text
+
+
+@dataclass(frozen=True, slots=True)
+class UploadStatus:
+    id: str
+    name: RepositoryName
+    size: int
+
+
+@dataclass(frozen=True, slots=True)
+class ChunkRange:
+    """A ``Content-Range`` of a PATCH: inclusive ``start``-``end``."""
+
+    start: int
+    end: int
+
+    @classmethod
+    def parse(cls, text: str) -> ChunkRange:
+        match = re.fullmatch(r"(?:bytes[ =])?(\d{1,18})-(\d{1,18})(?:/(?:\d+|\*))?", text.strip())
+        if not match:
+            raise RangeInvalid(f"malformed Content-Range {text[:100]!r}", message="invalid content range")
+        start, end = int(match[1]), int(match[2])
+        if end < start:
+            raise RangeInvalid(f"Content-Range {text[:100]!r} ends before it starts")
+        return cls(start, end)
+
+    @property
+    def length(self) -> int:
+        return self.end - self.start + 1
+
+
+class _HashStates:
+    """Running hashes of sessions this process is serving, keyed by upload id (bounded)."""
+
+    def __init__(self, max_entries: int = 1024) -> None:
+        self._states: OrderedDict[str, tuple[int, Hasher]] = OrderedDict()
+        self._max = max_entries
+
+    def take(self, upload_id: str, size: int) -> Hasher | None:
+        state = self._states.pop(upload_id, None)
+        if state is None or state[0] != size:
+            return None
+        return state[1]
+
+    def put(self, upload_id: str, size: int, hasher: Hasher) -> None:
+        self._states[upload_id] = (size, hasher)
+        while len(self._states) > self._max:
+            self._states.popitem(last=False)
+
+    def drop(self, upload_id: str) -> None:
+        self._states.pop(upload_id, None)
+
+
+class Uploads:
+    """The upload sessions of one registry (all repositories)."""
+
+    def __init__(self, driver: StorageDriver) -> None:
+        self.driver = driver
+        self._hashes = _HashStates()
+        # One writer at a time per session in this process: concurrent PATCHes
+        # on one session queue here, then fail the Content-Range check.
+        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+
+    def _lock(self, upload_id: str) -> asyncio.Lock:
+        lock = self._locks.get(upload_id)
+        if lock is None:
+            lock = self._locks[upload_id] = asyncio.Lock()
+        return lock
+
+    async def start(self, name: RepositoryName) -> UploadStatus:
+        upload_id = str(uuid.uuid4())
+        started = datetime.now(timezone.utc).isoformat().replace("+00:00", "Z").encode()
+        await self.driver.put_content(paths.upload_started_at(name, upload_id), started)
+        return UploadStatus(id=upload_id, name=name, size=0)
+
+    async def status(self, name: RepositoryName, upload_id: str) -> UploadStatus:
+        try:
+            await self.driver.stat(paths.upload_started_at(name, upload_id))
+        except PathNotFound:
+            raise BlobUploadUnknown(f"unknown upload {upload_id}") from None
+        try:
+            size = (await self.driver.stat(paths.upload_data(name, upload_id))).size
+        except PathNotFound:
+            size = 0
+        return UploadStatus(id=upload_id, name=name, size=size)
+
+    async def append(
+        self,
+        name: RepositoryName,
+        upload_id: str,
+        body: AsyncIterable[bytes],
+        *,
+        chunk: ChunkRange | None = None,
+        length: int | None = None,
+    ) -> UploadStatus:
+        """Add ``body`` to the session; ``chunk`` (a Content-Range) must start where the data ends."""
+        async with self._lock(upload_id):
+            status = await self.status(name, upload_id)
+            return await self._append(status, body, chunk=chunk, length=length)
+
+    async def _append(
+        self,
+        status: UploadStatus,
+        body: AsyncIterable[bytes],
+        *,
+        chunk: ChunkRange | None,
+        length: int | None,
+    ) -> UploadStatus:
+        if chunk is not None:
+            if chunk.start != status.size:
+                raise RangeInvalid(
+                    f"chunk starts at {chunk.start} but the upload has {status.size} bytes",
+                    message="chunk out of order",
+                )
+            if length is not None and length != chunk.length:
+                raise RangeInvalid(f"Content-Range covers {chunk.length} bytes, Content-Length says {length}")
+        hasher = await self._hasher(status)
+        writer = await self.driver.writer(paths.upload_data(status.name, status.id), append=True)
+        try:
+            received = await _copy(body, writer, hasher)
+            expected = chunk.length if chunk is not None else length
+            if expected is not None and received != expected:
+                raise SizeInvalid(f"received {received} bytes, expected {expected}")
+            await writer.commit()
+        except BaseException:
+            self._hashes.drop(status.id)
+            await writer.cancel()
+            raise
+        size = status.size + received
+        self._hashes.put(status.id, size, hasher)
+        return UploadStatus(id=status.id, name=status.name, size=size)
+
+    async def _hasher(self, status: UploadStatus, algorithm: str = "sha256") -> Hasher:
+        hasher = self._hashes.take(status.id, status.size)
+        if hasher is not None and getattr(hasher, "name", algorithm) == algorithm:
+            return hasher
+        return await self._rehash(status, algorithm)
+
+    async def _rehash(self, status: UploadStatus, algorithm: str) -> Hasher:
+        """Hash what the session holds so far (after a restart, or for another algorithm)."""
+        hasher = new_hasher(algorithm)
+        if status.size == 0:
+            return hasher
+        reader = await self.driver.reader(paths.upload_data(status.name, status.id))
+        async for block in reader:
+            await anyio.to_thread.run_sync(hasher.update, block)
+        return hasher
+
+    async def commit(
+        self,
+        blobs: RepositoryBlobs,
+        upload_id: str,
+        digest: Digest,
+        body: AsyncIterable[bytes] | None = None,
+        *,
+        chunk: ChunkRange | None = None,
+        length: int | None = None,
+    ) -> BlobDescriptor:
+        """Finish the session: append the last ``body``, verify ``digest``, publish the blob."""
+        name = blobs.name
+        async with self._lock(upload_id):
+            status = await self.status(name, upload_id)
+            if body is not None:
+                status = await self._append(status, body, chunk=chunk, length=length)
+            hasher = await self._hasher(status, digest.algorithm)
+            if hasher.hexdigest() != digest.hex:
+                await self._discard(name, upload_id)
+                raise DigestInvalid(f"content does not hash to {digest}")
+            descriptor = await self._publish(blobs, status, digest)
+            self._hashes.drop(upload_id)
+            return descriptor
+
+    async def _publish(self, blobs: RepositoryBlobs, status: UploadStatus, digest: Digest) -> BlobDescriptor:
+        source = paths.upload_data(status.name, status.id)
+        if status.size == 0:
+            # An empty blob: no data file was ever written.
+            await self.driver.put_content(source, b"")
+        descriptor = await blobs.store.ingest(digest, source=source, size=status.size)
+        await blobs.link(digest)
+        await self._discard(status.name, status.id)
+        return descriptor
+
+    async def cancel(self, name: RepositoryName, upload_id: str) -> None:
+        async with self._lock(upload_id):
+            await self.status(name, upload_id)
+            await self._discard(name, upload_id)
+
+    async def _discard(self, name: RepositoryName, upload_id: str) -> None:
+        self._hashes.drop(upload_id)
+        try:
+            await self.driver.delete(paths.upload_dir(name, upload_id))
+        except PathNotFound:
+            pass
+
+    async def monolithic(
+        self, blobs: RepositoryBlobs, digest: Digest, body: AsyncIterable[bytes], *, length: int | None
+    ) -> BlobDescriptor:
+        """A whole blob in one request (``POST ?digest=``): a session that lives for one request."""
+        status = await self.start(blobs.name)
+        try:
+            return await self.commit(blobs, status.id, digest, body, length=length)
+        except BaseException:
+            await self._discard(blobs.name, status.id)
+            raise
+
+
+async def _copy(body: AsyncIterable[bytes], writer: FileWriter, hasher: Hasher) -> int:
+    """Stream ``body`` into ``writer`` and ``hasher`` in batches; returns the byte count.
+
+    Hashing and writing run in worker threads side by side (hashlib and file
+    writes release the GIL), while the event loop receives the next batch.
+    """
+    received = 0
+    batch = bytearray()
+    pending: asyncio.Future[object] | None = None
+    try:
+        async for piece in body:
+            batch += piece
+            received += len(piece)
+            if len(batch) >= _BATCH:
+                if pending is not None:
+                    await pending
+                pending = asyncio.ensure_future(_hash_and_write(bytes(batch), writer, hasher))
+                batch.clear()
+        if pending is not None:
+            await pending
+            pending = None
+        if batch:
+            await _hash_and_write(bytes(batch), writer, hasher)
+    finally:
+        if pending is not None:
+            pending.cancel()
+            await asyncio.gather(pending, return_exceptions=True)
+    return received
+
+
+async def _hash_and_write(data: bytes, writer: FileWriter, hasher: Hasher) -> None:
+    await asyncio.gather(anyio.to_thread.run_sync(hasher.update, data), writer.write(data))
+

@@ -1,0 +1,170 @@
+"""The storage driver protocol.
+
+A driver stores opaque byte objects under ``/``-separated absolute paths
+(``/docker/registry/v2/blobs/...``) and knows nothing about blobs, tags or
+repositories: ``wharf.registry.paths`` builds every path. The protocol is
+shaped so that an object store (S3) can implement it: whole objects are
+written through a ``FileWriter`` that is committed or cancelled, ``move`` may
+be a copy plus delete, and nothing relies on appending to an object that
+another writer has open.
+
+Contract every driver keeps (checked by ``tests/conformance/driver_suite.py``):
+
+- ``put_content`` and a committed ``FileWriter`` are atomic: a reader sees the
+  old object or the whole new one, never a part.
+- A missing path raises ``PathNotFound``; a path outside the driver's grammar
+  (relative, ``..``, empty components, NUL) raises ``InvalidPath`` before
+  anything touches storage, so nothing escapes the root.
+- ``delete`` removes a path and everything under it.
+- ``list`` returns the full paths of a directory's direct children, sorted.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncGenerator, AsyncIterator
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+__all__ = [
+    "FileInfo",
+    "FileWriter",
+    "InvalidOffset",
+    "InvalidPath",
+    "LocalFiles",
+    "PathNotFound",
+    "StorageDriver",
+    "StorageError",
+    "check_path",
+    "walk",
+]
+
+#: distribution's driver path grammar (storagedriver.go PathRegexp), anchored.
+_PATH = re.compile(r"(/[A-Za-z0-9._-]+)+")
+
+
+class StorageError(Exception):
+    """Base of driver errors. The registry layer turns them into domain errors."""
+
+    def __init__(self, path: str, *, driver: str = "", reason: str = "") -> None:
+        self.path = path
+        self.driver = driver
+        super().__init__(f"{driver or 'storage'}: {reason or type(self).__name__}: {path}")
+
+
+class PathNotFound(StorageError):
+    pass
+
+
+class InvalidPath(StorageError):
+    pass
+
+
+class InvalidOffset(StorageError):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class FileInfo:
+    path: str
+    size: int
+    mtime: float
+    is_dir: bool
+
+
+class FileWriter(Protocol):
+    """Writes one object; one task at a time.
+
+    A new object is not visible at its path until ``commit``. An appending
+    writer may show its bytes earlier (distribution's filesystem driver does);
+    ``cancel`` takes the object back to what it held when the writer opened.
+    """
+
+    @property
+    def size(self) -> int:
+        """Bytes written so far, including what an appended-to object already held."""
+        ...
+
+    async def write(self, data: bytes) -> None: ...
+
+    async def commit(self) -> None:
+        """Make everything written durable and visible at the path."""
+        ...
+
+    async def cancel(self) -> None:
+        """Discard what this writer wrote. Safe to call after a failed write."""
+        ...
+
+
+class StorageDriver(Protocol):
+    """The operations the registry needs from a store. Every path is absolute."""
+
+    name: str
+
+    async def get_content(self, path: str) -> bytes:
+        """The whole object; for small objects only (links, manifests)."""
+        ...
+
+    async def put_content(self, path: str, data: bytes) -> None:
+        """Write a whole object atomically, replacing any previous one."""
+        ...
+
+    async def reader(self, path: str, *, offset: int = 0) -> AsyncGenerator[bytes, None]:
+        """Open ``path`` (raising ``PathNotFound`` now, not on first read) and stream it from ``offset``.
+
+        An ``offset`` past the end raises ``InvalidOffset``; one at the end yields
+        nothing. The object stays open until the stream is exhausted or
+        ``aclose()``d, so a consumer that may stop early uses ``contextlib.aclosing``.
+        """
+        ...
+
+    async def writer(self, path: str, *, append: bool = False) -> FileWriter:
+        """A writer for ``path``; with ``append`` it continues a committed object."""
+        ...
+
+    async def stat(self, path: str) -> FileInfo: ...
+
+    async def list(self, path: str) -> list[str]: ...
+
+    async def move(self, source: str, dest: str) -> None:
+        """Move an object, replacing ``dest``. Atomic where the store allows it."""
+        ...
+
+    async def delete(self, path: str) -> None:
+        """Delete ``path`` and everything under it."""
+        ...
+
+
+@runtime_checkable
+class LocalFiles(Protocol):
+    """Optional capability: objects are local files, so the server can sendfile them."""
+
+    def local_path(self, path: str) -> str: ...
+
+
+def check_path(path: str, *, driver: str = "") -> str:
+    """Return ``path`` if it is a valid driver path, else raise ``InvalidPath``."""
+    if not _PATH.fullmatch(path) or "/../" in f"{path}/" or "/./" in f"{path}/":
+        raise InvalidPath(path, driver=driver)
+    return path
+
+
+async def walk(driver: StorageDriver, path: str) -> AsyncIterator[FileInfo]:
+    """Every file and directory below ``path``, depth first, in sorted order.
+
+    Built on ``list`` and ``stat`` (distribution's ``WalkFallback``), so every
+    driver gets it; a missing ``path`` yields nothing.
+    """
+    try:
+        children = await driver.list(path)
+    except PathNotFound:
+        return
+    for child in children:
+        try:
+            info = await driver.stat(child)
+        except PathNotFound:
+            continue  # removed while we walked
+        yield info
+        if info.is_dir:
+            async for below in walk(driver, child):
+                yield below

@@ -1,0 +1,363 @@
+"""The local filesystem driver: driver path ``/a/b`` is the file ``<root>/a/b``.
+
+The on-disk layout is distribution's filesystem driver's, so either registry
+serves a directory the other wrote. Every blocking call runs in a worker
+thread (at most ``max_threads`` at once), never on the event loop.
+
+- Paths are checked twice: ``check_path`` before anything touches the disk,
+  then, in the worker, the resolved path (symlinks followed) must still lie
+  under the root, else ``InvalidPath``.
+- ``put_content`` and a non-appending ``FileWriter`` write a temporary file
+  (``.tmp-<uuid>``) beside the target, fsync it and ``os.replace`` it into
+  place: a reader sees the old object or the whole new one. ``.tmp-`` names
+  are therefore reserved: ``list`` hides them and no driver path may contain
+  one. The directory is not fsynced after the rename (distribution doesn't).
+- An appending writer writes into the committed file itself, so its bytes may
+  be visible before ``commit`` (as in distribution); ``cancel`` truncates the
+  file back to the size it had when the writer opened.
+- A failed write (``ENOSPC``, ``EIO``, ...) first undoes what the writer wrote,
+  as ``cancel`` does, then re-raises the ``OSError``.
+- A directory is not an object: ``get_content`` and ``reader`` on one raise
+  ``PathNotFound``, and so does ``list`` on a file. Writing where a directory
+  is, or below a file, raises ``StorageError``. ``delete`` leaves emptied
+  parent directories in place, as distribution does.
+"""
+
+from __future__ import annotations
+
+import errno
+import io
+import os
+import shutil
+import stat
+import uuid
+import weakref
+from collections.abc import AsyncGenerator, Callable, Iterator
+from contextlib import contextmanager
+from typing import TypeVar, TypeVarTuple
+
+import anyio
+import anyio.to_thread
+
+from wharf.storage.driver.base import (
+    FileInfo,
+    FileWriter,
+    InvalidOffset,
+    InvalidPath,
+    PathNotFound,
+    StorageError,
+    check_path,
+)
+
+__all__ = ["CHUNK_SIZE", "TEMP_PREFIX", "FilesystemDriver"]
+
+#: bytes per chunk that ``reader`` yields
+CHUNK_SIZE = 1 << 20
+#: name prefix of temporary files; reserved, never a driver path component
+TEMP_PREFIX = ".tmp-"
+
+_NAME = "filesystem"
+_T = TypeVar("_T")
+_Ts = TypeVarTuple("_Ts")
+
+
+class FilesystemDriver:
+    """Objects are files under ``root``; implements ``StorageDriver`` and ``LocalFiles``."""
+
+    name = _NAME
+
+    def __init__(self, root: str | os.PathLike[str], *, max_threads: int = 100) -> None:
+        self._root = os.path.realpath(os.fspath(root))
+        self._limiter = anyio.CapacityLimiter(max_threads)
+
+    @property
+    def root(self) -> str:
+        return self._root
+
+    def local_path(self, path: str) -> str:
+        """The real path of the file for ``path``; it need not exist yet."""
+        return self._confine(self._full(path), path)
+
+    async def get_content(self, path: str) -> bytes:
+        full = self._full(path)
+        with _reading(path):
+            return await self._run(path, full, _read_file)
+
+    async def put_content(self, path: str, data: bytes) -> None:
+        full = self._full(path)
+        with _writing(path):
+            await self._run(path, full, _put_file, data)
+
+    async def reader(self, path: str, *, offset: int = 0) -> AsyncGenerator[bytes, None]:
+        full = self._full(path)
+        if offset < 0:
+            raise InvalidOffset(path, driver=_NAME, reason=f"negative offset {offset}")
+        stream = self._stream(path, full, offset)
+        await anext(stream)  # opens the file now, so a missing path or bad offset raises here
+        return stream
+
+    async def writer(self, path: str, *, append: bool = False) -> FileWriter:
+        full = self._full(path)
+        with _writing(path):
+            if append:
+                fd, size = await self._run(path, full, _open_append)
+                return _LocalWriter(self._limiter, path, full, fd, temp=None, size=size)
+            temp, fd = await self._run(path, full, _open_temp)
+            return _LocalWriter(self._limiter, path, full, fd, temp=temp, size=0)
+
+    async def stat(self, path: str) -> FileInfo:
+        full = self._full(path)
+        with _reading(path):
+            st = await self._run(path, full, os.stat)
+        is_dir = stat.S_ISDIR(st.st_mode)
+        return FileInfo(path=path, size=0 if is_dir else st.st_size, mtime=st.st_mtime, is_dir=is_dir)
+
+    async def list(self, path: str) -> list[str]:
+        full = self._full(path)
+        with _reading(path):
+            names = await self._run(path, full, _list_names)
+        return [f"{path}/{name}" for name in names]
+
+    async def move(self, source: str, dest: str) -> None:
+        full_source, full_dest = self._full(source), self._full(dest)
+        with _reading(source):
+            await self._run(source, full_source, os.stat)  # confines the source, too
+        with _writing(dest):
+            await self._run(dest, full_dest, _move_into, full_source)
+
+    async def delete(self, path: str) -> None:
+        full = self._full(path)
+        with _reading(path):
+            await self._run(path, full, _delete_tree)
+
+    def _full(self, path: str) -> str:
+        """The filesystem path for a valid driver path; no disk access."""
+        check_path(path, driver=_NAME)
+        if f"/{TEMP_PREFIX}" in path:
+            raise InvalidPath(path, driver=_NAME, reason=f"{TEMP_PREFIX!r} names are reserved")
+        return os.path.join(self._root, path[1:])
+
+    def _confine(self, full: str, path: str) -> str:
+        """``full`` with symlinks resolved, if that is still under the root."""
+        real = os.path.realpath(full)
+        if os.path.commonpath([self._root, real]) != self._root:
+            raise InvalidPath(path, driver=_NAME, reason="resolves outside the root")
+        return real
+
+    async def _run(self, path: str, full: str, func: Callable[[str, *_Ts], _T], *args: *_Ts) -> _T:
+        """Confine ``full`` and call ``func(full, *args)``, both in a worker thread."""
+
+        def confined() -> _T:
+            self._confine(full, path)
+            return func(full, *args)
+
+        return await anyio.to_thread.run_sync(confined, limiter=self._limiter)
+
+    async def _stream(self, path: str, full: str, offset: int) -> AsyncGenerator[bytes, None]:
+        with _reading(path):
+            file = await self._run(path, full, _open_at, offset, path)
+        try:
+            yield b""  # primed by ``reader``: the file is open from here on
+            while chunk := await anyio.to_thread.run_sync(file.read, CHUNK_SIZE, limiter=self._limiter):
+                yield chunk
+        finally:
+            file.close()  # a read-only close doesn't block, and must not wait on a cancelled scope
+
+
+class _LocalWriter:
+    """A ``FileWriter`` over an open descriptor: a temporary file, or the target itself when appending."""
+
+    def __init__(
+        self, limiter: anyio.CapacityLimiter, path: str, full: str, fd: int, *, temp: str | None, size: int
+    ) -> None:
+        self._limiter = limiter
+        self._path = path
+        self._full = full
+        self._fd = fd
+        self._temp = temp
+        self._start = self._size = size
+        self._done = False
+        # An abandoned writer still closes its descriptor and drops its temporary file.
+        self._finalizer = weakref.finalize(self, _abandon, fd, temp)
+
+    @property
+    def size(self) -> int:
+        return self._size
+
+    async def write(self, data: bytes) -> None:
+        self._check_open()
+        await self._run(self._write, data)
+
+    async def commit(self) -> None:
+        self._check_open()
+        with _writing(self._path):
+            await self._run(self._commit)
+
+    async def cancel(self) -> None:
+        if not self._done:
+            await self._run(self._discard)
+
+    async def _run(self, func: Callable[[*_Ts], None], *args: *_Ts) -> None:
+        await anyio.to_thread.run_sync(func, *args, limiter=self._limiter)
+
+    def _check_open(self) -> None:
+        if self._done:
+            raise StorageError(self._path, driver=_NAME, reason="writer is closed")
+
+    # The methods below run in a worker thread, each to completion even if the caller is cancelled.
+
+    def _write(self, data: bytes) -> None:
+        try:
+            _write_all(self._fd, data)
+        except BaseException:
+            self._discard()
+            raise
+        self._size += len(data)
+
+    def _commit(self) -> None:
+        try:
+            os.fdatasync(self._fd)
+            if self._temp is not None:
+                os.replace(self._temp, self._full)
+        except BaseException:
+            self._discard()
+            raise
+        self._release(drop_temp=False)
+
+    def _discard(self) -> None:
+        try:
+            if self._temp is None:
+                os.ftruncate(self._fd, self._start)
+        finally:
+            self._release(drop_temp=True)
+
+    def _release(self, *, drop_temp: bool) -> None:
+        self._done = True
+        self._finalizer.detach()
+        os.close(self._fd)
+        if drop_temp and self._temp is not None:
+            _remove(self._temp)
+
+
+# Blocking helpers, each called in a worker thread with a confined filesystem path.
+
+
+def _read_file(full: str) -> bytes:
+    with open(full, "rb") as file:
+        return file.read()
+
+
+def _put_file(full: str, data: bytes) -> None:
+    temp, fd = _open_temp(full)
+    try:
+        _write_all(fd, data)
+        os.fdatasync(fd)
+        os.replace(temp, full)
+    except BaseException:
+        _remove(temp)
+        raise
+    finally:
+        os.close(fd)
+
+
+def _open_temp(full: str) -> tuple[str, int]:
+    parent = os.path.dirname(full)
+    os.makedirs(parent, exist_ok=True)
+    temp = os.path.join(parent, f"{TEMP_PREFIX}{uuid.uuid4().hex}")
+    return temp, os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
+
+
+def _open_append(full: str) -> tuple[int, int]:
+    """A descriptor appending to ``full`` (created if missing) and the size it has now."""
+    os.makedirs(os.path.dirname(full), exist_ok=True)
+    fd = os.open(full, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o666)
+    return fd, os.fstat(fd).st_size
+
+
+def _open_at(full: str, offset: int, path: str) -> io.FileIO:
+    file = io.FileIO(full, "rb")  # closed by the reader's stream
+    try:
+        size = os.fstat(file.fileno()).st_size
+        if offset > size:
+            raise InvalidOffset(path, driver=_NAME, reason=f"offset {offset} is past the end ({size})")
+        file.seek(offset)
+    except BaseException:
+        file.close()
+        raise
+    return file
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def _list_names(full: str) -> list[str]:
+    with os.scandir(full) as entries:
+        return sorted(entry.name for entry in entries if _listable(entry.name))
+
+
+def _listable(name: str) -> bool:
+    """Hide temporary files and names no driver path could hold (``lost+found``)."""
+    return not name.startswith(TEMP_PREFIX) and _valid_name(name)
+
+
+def _valid_name(name: str) -> bool:
+    try:
+        check_path(f"/{name}")
+    except InvalidPath:
+        return False
+    return True
+
+
+def _move_into(full_dest: str, real_source: str) -> None:
+    os.makedirs(os.path.dirname(full_dest), exist_ok=True)
+    os.replace(real_source, full_dest)
+
+
+def _delete_tree(full: str) -> None:
+    if stat.S_ISDIR(os.lstat(full).st_mode):
+        shutil.rmtree(full)
+    else:
+        os.unlink(full)
+
+
+def _remove(temp: str) -> None:
+    try:
+        os.unlink(temp)
+    except FileNotFoundError:
+        pass
+
+
+def _abandon(fd: int, temp: str | None) -> None:
+    os.close(fd)
+    if temp is not None:
+        _remove(temp)
+
+
+# Error translation, once for the whole driver.
+
+_CONFLICT = {errno.EEXIST, errno.ENOTDIR, errno.EISDIR, errno.ENOTEMPTY}
+
+
+@contextmanager
+def _reading(path: str) -> Iterator[None]:
+    """A missing path, or one that goes through a file or ends at a directory, is ``PathNotFound``."""
+    try:
+        yield
+    except (FileNotFoundError, NotADirectoryError, IsADirectoryError) as exc:
+        raise PathNotFound(path, driver=_NAME) from exc
+
+
+@contextmanager
+def _writing(path: str) -> Iterator[None]:
+    """Writing where a directory is, or below a file, is a ``StorageError``; other ``OSError``s pass."""
+    try:
+        yield
+    except FileNotFoundError as exc:
+        raise PathNotFound(path, driver=_NAME) from exc
+    except OSError as exc:
+        if exc.errno not in _CONFLICT:
+            raise
+        raise StorageError(path, driver=_NAME, reason="a file or directory is in the way") from exc
