@@ -90,7 +90,11 @@ _DURATION: Final = re.compile(rf"(?:{_DURATION_PART.pattern})+")
 
 
 def parse_duration(value: object) -> float:
-    """Seconds in a Go duration string (``"10s"``, ``"1h30m"``, ``"500ms"``) or a plain number of seconds."""
+    """Seconds in a Go duration string (``"10s"``, ``"1h30m"``, ``"500ms"``) or a plain number of seconds.
+
+    distribution reads a bare number as nanoseconds, which no one means in an
+    interval; wharf reads it as seconds.
+    """
     if isinstance(value, int | float) and not isinstance(value, bool):
         seconds = float(value)
     elif isinstance(value, str) and _DURATION.fullmatch(text := value.strip()):
@@ -406,10 +410,6 @@ class GCConfig(_Section):
     dryrun: bool = False
 
 
-# Config fields that wharf fills in itself, never from YAML.
-_INTERNAL_FIELDS: Final = frozenset({"warnings"})
-
-
 class Config(_Section):
     """The whole configuration. ``warnings`` lists the keys that were ignored, for the CLI to log."""
 
@@ -426,10 +426,8 @@ class Config(_Section):
     @classmethod
     def _null_is_default(cls, data: Any) -> Any:
         data = _drop_nulls(data)
-        if isinstance(data, Mapping):
-            # warnings are wharf's findings, never the file's; a missing storage
-            # section gets the "exactly one driver" message rather than "required".
-            data = {key: value for key, value in data.items() if key not in _INTERNAL_FIELDS}
+        if isinstance(data, dict):
+            # A missing storage section gets the "exactly one driver" message, not "required".
             data.setdefault("storage", {})
         return data
 
@@ -445,6 +443,9 @@ class Config(_Section):
 
 # --------------------------------------------------------------------------- keys wharf does not act on
 
+# Config fields that wharf fills in itself, never from YAML.
+_INTERNAL_FIELDS: Final = frozenset({"warnings"})
+
 
 @dataclass(frozen=True, slots=True)
 class _Unsupported:
@@ -455,7 +456,7 @@ class _Unsupported:
     #: What the key asks for; ``{key}`` is replaced by the key that ``*`` matched.
     feature: str
     hint: str = ""
-    #: Whether the value found at ``path`` actually turns the feature on.
+    #: Whether the value found at ``path`` turns the feature on; by default, being there at all does.
     applies: Callable[[Any], bool] = field(default=lambda _: True)
 
     def message(self, dotted: str, key: str) -> str:
@@ -491,8 +492,9 @@ _UNSUPPORTED: Final[tuple[_Unsupported, ...]] = (
     _Unsupported("middleware.*", "{key} middleware", applies=_non_empty),
 )
 
-# Keys distribution has whose absence of effect in wharf is harmless, and why.
-# What is left of a section above once nothing in it applies (`auth: {}`) lands here too.
+# Keys distribution has that wharf can ignore without changing what the registry
+# does, and why. A section of _UNSUPPORTED in which nothing applies (`auth: {}`)
+# lands here too.
 _IGNORED: Final[Mapping[str, str]] = MappingProxyType(
     {
         "loglevel": "deprecated by distribution, which ignores it too; use log.level",
@@ -514,7 +516,7 @@ _IGNORED: Final[Mapping[str, str]] = MappingProxyType(
         "redis": "only used by storage.cache.blobdescriptor: redis",
         "reporting": "wharf reports to neither bugsnag nor newrelic",
         "validation": "manifest URL validation is not configurable in wharf",
-        "compatibility": "wharf does not accept schema1 manifests",
+        "compatibility": "schema1 handling is not configurable in wharf",
     }
 )
 
@@ -621,20 +623,27 @@ def _apply_variable(result: _Overridden, name: str, value: Any) -> None:
 
 
 def _override(tree: dict[str, Any], segments: list[str], value: Any) -> str | None:
-    """Set ``value`` at ``segments``, matching existing keys case-insensitively; the dotted path set."""
+    """Set ``value`` at ``segments``, matching existing keys case-insensitively.
+
+    Returns the dotted path the variable accounts for: the first key it had to
+    create, or else the key it set. None if a scalar or a list is in the way
+    (distribution, too, leaves those alone).
+    """
     node = tree
     path: list[str] = []
+    owned: str | None = None
     for segment in segments[:-1]:
         key = _match_key(node, segment)
         path.append(key)
         if node.get(key) is None:
             node[key] = {}
+            owned = owned or ".".join(path)
         elif not isinstance(node[key], dict):
-            return None  # distribution, too, leaves a scalar or a list in the way alone
+            return None
         node = node[key]
     key = _match_key(node, segments[-1])
     node[key] = value
-    return ".".join([*path, key])
+    return owned or ".".join([*path, key])
 
 
 def _match_key(node: Mapping[Any, Any], segment: str) -> str:
@@ -676,11 +685,12 @@ def _thaw(value: Any) -> Any:
 
 
 def _with_source(message: str, dotted: str, sources: Mapping[str, str]) -> str:
+    """``message``, saying which variable set ``dotted`` (or the section holding it), if one did."""
     lowered = dotted.lower()
-    for path, name in sources.items():
-        if lowered == path or lowered.startswith(f"{path}.") or lowered.startswith(f"{path}["):
-            return f"{message} (set by {name})"
-    return message
+    covering = [path for path in sources if lowered == path or lowered.startswith((f"{path}.", f"{path}["))]
+    if not covering:
+        return message
+    return f"{message} (set by {sources[max(covering, key=len)]})"
 
 
 # --------------------------------------------------------------------------- validation errors
@@ -764,8 +774,10 @@ def parse_config(raw: Mapping[str, Any], environ: Mapping[str, str] = _NO_ENVIRO
     overridden = _apply_environment(raw, environ)
     _check_supported(overridden.tree, overridden.sources)
     warnings = [*overridden.warnings, *_key_warnings(Config, overridden.tree, overridden.sources)]
+    # warnings are wharf's findings, never the file's.
+    tree = {key: value for key, value in overridden.tree.items() if key not in _INTERNAL_FIELDS}
     try:
-        config = Config.model_validate(overridden.tree)
+        config = Config.model_validate(tree)
     except ValidationError as exc:
         raise _config_error(exc, overridden.sources) from None
     return config.model_copy(update={"warnings": tuple(warnings)})

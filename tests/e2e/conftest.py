@@ -87,7 +87,11 @@ class CommandFailed(subprocess.CalledProcessError):
 
 
 def run(
-    args: list[str], *, env: dict[str, str] | None = None, check: bool = True, timeout: float = COMMAND_TIMEOUT
+    args: list[str],
+    *,
+    env: dict[str, str] | None = None,
+    check: bool = True,
+    timeout: float = COMMAND_TIMEOUT,
 ) -> subprocess.CompletedProcess[str]:
     proc = subprocess.run(
         args, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout
@@ -110,7 +114,12 @@ def spawn(args: list[str], log_path: Path, env: dict[str, str] | None = None) ->
         log.write(f"\n=== {time.strftime('%H:%M:%S')} $ {' '.join(args)}\n".encode())
         log.flush()
         return subprocess.Popen(
-            args, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
+            args,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,
         )
 
 
@@ -139,8 +148,10 @@ def read_log(path: Path, offset: int = 0) -> str:
 
 
 class LogSource(Protocol):
-    log_title: str
-    log_path: Path
+    @property
+    def log_title(self) -> str: ...
+    @property
+    def log_path(self) -> Path: ...
 
 
 # --- the registry under test ---------------------------------------------------------------------
@@ -187,7 +198,10 @@ class RegistryServer:
 
     def start(self) -> RegistryServer:
         if self.kind == "distribution":
-            require(DISTRIBUTION_BINARY.exists(), f"{DISTRIBUTION_BINARY} is not installed (apt-get install docker-registry)")
+            require(
+                DISTRIBUTION_BINARY.exists(),
+                f"{DISTRIBUTION_BINARY} is not installed (apt-get install docker-registry)",
+            )
         self.root.mkdir(parents=True, exist_ok=True)
         self.config_path.write_text(CONFIG_TEMPLATE.format(root=self.root, addr=self.addr))
         # distribution reads REGISTRY_* variables as config overrides; keep the file the only config.
@@ -337,11 +351,17 @@ class DockerEngine:
     def start(self) -> DockerEngine:
         w = self.workdir
         (w / "config").mkdir()
-        self.proc = spawn(
-            ["dockerd", "--storage-driver", "vfs", "--iptables=false", "--ip6tables=false", "--bridge=none",
-             "-H", self.host, "--data-root", f"{w}/data", "--exec-root", f"{w}/exec", "--pidfile", f"{w}/pid"],
-            self.log_path,
-        )  # fmt: skip
+        args = [
+            "--storage-driver",
+            "vfs",
+            "--iptables=false",
+            "--ip6tables=false",
+            "--bridge=none",
+            "-H",
+            self.host,
+        ]
+        paths = ["--data-root", f"{w}/data", "--exec-root", f"{w}/exec", "--pidfile", f"{w}/pid"]
+        self.proc = spawn(["dockerd", *args, *paths], self.log_path)
         deadline = time.monotonic() + DOCKERD_START_TIMEOUT
         while time.monotonic() < deadline and self.proc.poll() is None:
             if self.docker("info", check=False, timeout=10).returncode == 0:
@@ -349,7 +369,10 @@ class DockerEngine:
             time.sleep(0.2)
         log = read_log(self.log_path)
         self.stop()
-        pytest.fail(f"dockerd did not answer `docker info` within {DOCKERD_START_TIMEOUT:.0f} s:\n{log}", pytrace=False)
+        pytest.fail(
+            f"dockerd did not answer `docker info` within {DOCKERD_START_TIMEOUT:.0f} s:\n{log}",
+            pytrace=False,
+        )
 
     def stop(self) -> None:
         if self.proc is not None:
@@ -383,7 +406,9 @@ class LocalImage:
 
 
 @pytest.fixture(scope="session")
-def image_factory(dockerd: DockerEngine, tmp_path_factory: pytest.TempPathFactory) -> Callable[..., LocalImage]:
+def image_factory(
+    dockerd: DockerEngine, tmp_path_factory: pytest.TempPathFactory
+) -> Callable[..., LocalImage]:
     """Build `FROM scratch` images: /bin/busybox plus `files` layers of random text, tagged locally."""
     require(BUSYBOX.exists(), f"{BUSYBOX} is missing (apt-get install busybox-static)")
 

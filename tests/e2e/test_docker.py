@@ -1,4 +1,4 @@
-"""The Docker engine as a client: push, pull by tag and by digest, run, tag again, mount across repositories."""
+"""Docker as a client: push, pull by tag and by digest, run, tag again, mount across repositories."""
 
 from __future__ import annotations
 

@@ -51,10 +51,12 @@ def test_referrers_list_an_artifact_pushed_with_a_subject(
     target = f"{registry_server.addr}/oras/signed"
     subject_file = write_file(tmp_path, "image.txt", b"the subject\n")
     signature_file = write_file(tmp_path, "image.sig", b"a signature\n")
-    pushed = oras_client.push_artifact(f"{target}:v1", [(subject_file, "text/plain")], artifact_type=NOTES_TYPE)
+    pushed = oras_client.push_artifact(
+        f"{target}:v1", [(subject_file, "text/plain")], artifact_type=NOTES_TYPE
+    )
     subject_digest = pushed.headers["Docker-Content-Digest"]
-    subject_size = len(http.get(f"/v2/oras/signed/manifests/{subject_digest}", headers={"Accept": OCI_MANIFEST}).content)
-    subject = oras.oci.Subject(mediaType=OCI_MANIFEST, digest=subject_digest, size=subject_size)
+    subject_bytes = http.get(f"/v2/oras/signed/manifests/{subject_digest}", headers={"Accept": OCI_MANIFEST})
+    subject = oras.oci.Subject(mediaType=OCI_MANIFEST, digest=subject_digest, size=len(subject_bytes.content))
 
     signature = oras_client.push_artifact(
         f"{target}:signature", [(signature_file, "text/plain")], artifact_type=SIGNATURE_TYPE, subject=subject

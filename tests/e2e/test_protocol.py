@@ -52,7 +52,9 @@ def test_chunked_upload_resumes_after_restart(server: RegistryServer) -> None:
     half = len(data) // 2
     with httpx.Client(base_url=server.url, timeout=30.0) as http:
         location = start_upload(http, "proto/resumed")
-        first = http.patch(location, content=data[:half], headers={**OCTET_STREAM, "Content-Range": f"0-{half - 1}"})
+        first = http.patch(
+            location, content=data[:half], headers={**OCTET_STREAM, "Content-Range": f"0-{half - 1}"}
+        )
         assert first.status_code == 202, first.text
         assert first.headers["Range"] == f"0-{half - 1}"
         location = first.headers["Location"]
@@ -79,11 +81,15 @@ def test_chunked_upload_resumes_after_restart(server: RegistryServer) -> None:
 def test_monolithic_post_with_digest(http: httpx.Client) -> None:
     data = os.urandom(64 * 1024)
 
-    response = http.post(with_digest("/v2/proto/monolithic/blobs/uploads/", data), content=data, headers=OCTET_STREAM)
+    response = http.post(
+        with_digest("/v2/proto/monolithic/blobs/uploads/", data), content=data, headers=OCTET_STREAM
+    )
 
     # The spec lets a registry decline a single-POST upload with 202 and an upload session to PUT to.
     if response.status_code == 202:
-        response = http.put(with_digest(response.headers["Location"], data), content=data, headers=OCTET_STREAM)
+        response = http.put(
+            with_digest(response.headers["Location"], data), content=data, headers=OCTET_STREAM
+        )
     assert response.status_code == 201, response.text
     assert response.headers["Docker-Content-Digest"] == sha256(data)
     assert_blob(http, "proto/monolithic", data)

@@ -1,4 +1,4 @@
-"""skopeo as a client: copy from the Docker engine and from hand-made OCI layouts, inspect, multi-arch, delete."""
+"""skopeo as a client: copy from Docker and from hand-made OCI layouts; inspect; multi-arch; delete."""
 
 from __future__ import annotations
 
@@ -154,7 +154,9 @@ def test_multi_arch_index_round_trip(skopeo: Skopeo, registry_server: RegistrySe
     [arm64_manifest] = [m for m in json.loads(raw)["manifests"] if m["platform"]["architecture"] == "arm64"]
     arm64_layers = [layer["digest"] for layer in json.loads(source[arm64_manifest["digest"]])["layers"]]
     arm64 = skopeo.inspect(remote, "--override-arch", "arm64")
-    assert (arm64["Digest"], arm64["Architecture"], arm64["Layers"]) == (index["digest"], "arm64", arm64_layers)
+    # skopeo reports the index's digest, and the layers of the platform it picked
+    assert (arm64["Digest"], arm64["Architecture"]) == (index["digest"], "arm64")
+    assert arm64["Layers"] == arm64_layers
 
 
 def test_delete_removes_manifest(
@@ -163,11 +165,12 @@ def test_delete_removes_manifest(
     manifest = single_image_layout(tmp_path / "src", "v1", b"to be deleted\n")
     remote = f"docker://{registry_server.addr}/skopeo/deleted:v1"
     skopeo.copy(f"oci:{tmp_path / 'src'}:v1", remote)
-    assert http.get(f"/v2/skopeo/deleted/manifests/{manifest['digest']}", headers={"Accept": OCI_MANIFEST}).is_success
+    manifest_url = f"/v2/skopeo/deleted/manifests/{manifest['digest']}"
+    assert http.get(manifest_url, headers={"Accept": OCI_MANIFEST}).status_code == 200
 
     skopeo.delete(remote)
 
-    by_digest = http.get(f"/v2/skopeo/deleted/manifests/{manifest['digest']}", headers={"Accept": OCI_MANIFEST})
+    by_digest = http.get(manifest_url, headers={"Accept": OCI_MANIFEST})
     assert by_digest.status_code == 404
     assert by_digest.json()["errors"][0]["code"] == "MANIFEST_UNKNOWN"
     assert http.get("/v2/skopeo/deleted/manifests/v1", headers={"Accept": OCI_MANIFEST}).status_code == 404
