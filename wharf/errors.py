@@ -25,6 +25,7 @@ and becomes a logged ``UNKNOWN`` 500.
     ├── TooManyRequests        TOOMANYREQUESTS        429
     ├── RangeInvalid           RANGE_INVALID          416
     ├── PaginationInvalid      PAGINATION_NUMBER_INVALID 400
+    ├── InsufficientStorage    UNKNOWN                507
     └── Unavailable            UNAVAILABLE            503
 """
 
@@ -38,6 +39,7 @@ __all__ = [
     "BlobUploadUnknown",
     "Denied",
     "DigestInvalid",
+    "InsufficientStorage",
     "ManifestBlobUnknown",
     "ManifestInvalid",
     "ManifestTooLarge",
@@ -156,6 +158,12 @@ class RangeInvalid(RegistryError):
 
 class PaginationInvalid(RegistryError):
     code, status, message = "PAGINATION_NUMBER_INVALID", 400, "invalid number of results requested"
+
+
+class InsufficientStorage(RegistryError):
+    """The storage is full: the write failed and left nothing half-written behind."""
+
+    code, status, message = "UNKNOWN", 507, "insufficient storage: the registry's storage is full"
 
 
 class Unavailable(RegistryError):

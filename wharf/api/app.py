@@ -12,7 +12,12 @@ from starlette.routing import BaseRoute, Mount
 from starlette.types import ASGIApp
 
 from wharf.api.middleware import RegistryHeaders
-from wharf.api.responses import not_found_handler, registry_error_handler, server_error_handler
+from wharf.api.responses import (
+    not_found_handler,
+    registry_error_handler,
+    server_error_handler,
+    storage_full_handler,
+)
 from wharf.api.routes import ROUTES
 from wharf.config import Config
 from wharf.errors import RegistryError
@@ -20,7 +25,7 @@ from wharf.health import HealthChecker, storage_check
 from wharf.registry.namespace import Registry
 from wharf.storage.cache.base import NullCache
 from wharf.storage.cache.memory import MemoryCache
-from wharf.storage.driver import StorageDriver
+from wharf.storage.driver import StorageDriver, StorageFull
 from wharf.storage.driver.filesystem import FilesystemDriver
 from wharf.storage.driver.memory import MemoryDriver
 
@@ -98,6 +103,7 @@ def create_app(config: Config, *, driver: StorageDriver | None = None) -> ASGIAp
         exception_handlers={
             RegistryError: registry_error_handler,
             HTTPException: not_found_handler,
+            StorageFull: storage_full_handler,
             Exception: server_error_handler,
         },
     )

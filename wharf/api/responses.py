@@ -9,7 +9,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from wharf.errors import RegistryError, Unsupported
+from wharf.errors import InsufficientStorage, RegistryError, Unsupported
 
 __all__ = [
     "API_VERSION_HEADER",
@@ -48,6 +48,11 @@ async def not_found_handler(request: Request, exc: Exception) -> Response:
     return error_response(
         [Unsupported(f"no endpoint at {request.url.path}", message="unknown endpoint")], status=status
     )
+
+
+async def storage_full_handler(request: Request, exc: Exception) -> Response:
+    _log.error("storage full serving %s %s: %s", request.method, request.url.path, exc)
+    return error_response([InsufficientStorage(str(request.url.path))])
 
 
 async def server_error_handler(request: Request, exc: Exception) -> Response:

@@ -27,7 +27,7 @@ from wharf.registry import paths
 from wharf.registry.blobs import RepositoryBlobs
 from wharf.reference import RepositoryName
 from wharf.storage.cache.base import BlobDescriptor
-from wharf.storage.driver import FileWriter, PathNotFound, StorageDriver
+from wharf.storage.driver import FileWriter, PathNotFound, StorageDriver, StorageFull
 
 __all__ = ["ChunkRange", "UploadStatus", "Uploads", "parse_upload_id"]
 
@@ -165,6 +165,12 @@ class Uploads:
             if expected is not None and received != expected:
                 raise SizeInvalid(f"received {received} bytes, expected {expected}")
             await writer.commit()
+        except StorageFull:
+            # Out of space: release everything this session holds, so the
+            # failed push frees its partial data and other writes can go on.
+            await writer.cancel()
+            await self._discard(status.name, status.id)
+            raise
         except BaseException:
             self._hashes.drop(status.id)
             await writer.cancel()

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from wharf.storage.driver import FilesystemDriver, InvalidPath, LocalFiles, StorageError, filesystem
+from wharf.storage.driver import FilesystemDriver, InvalidPath, LocalFiles, StorageError, StorageFull, filesystem
 
 
 @pytest.fixture
@@ -155,9 +155,9 @@ async def test_put_content_failure_removes_the_temporary_file(
 ) -> None:
     await driver.put_content("/a/b", b"old")
     monkeypatch.setattr(filesystem, "_write_all", fail_after(2))
-    with pytest.raises(OSError) as raised:
+    with pytest.raises(StorageFull) as raised:
         await driver.put_content("/a/b", b"new content")
-    assert raised.value.errno == errno.ENOSPC
+    assert isinstance(raised.value.__cause__, OSError) and raised.value.__cause__.errno == errno.ENOSPC
     assert temp_files(root) == []
     assert await driver.get_content("/a/b") == b"old"
 
@@ -169,9 +169,9 @@ async def test_writer_failure_removes_the_temporary_file(
     writer = await driver.writer("/a/b")
     await writer.write(b"first")
     monkeypatch.setattr(filesystem, "_write_all", fail_after(3))
-    with pytest.raises(OSError) as raised:
+    with pytest.raises(StorageFull) as raised:
         await writer.write(b"second")
-    assert raised.value.errno == errno.ENOSPC
+    assert isinstance(raised.value.__cause__, OSError) and raised.value.__cause__.errno == errno.ENOSPC
     assert temp_files(root) == []
     assert not (root / "a" / "b").exists()
     assert open_fds() == before
@@ -187,7 +187,7 @@ async def test_appending_writer_failure_restores_the_file(
     writer = await driver.writer("/up/data", append=True)
     await writer.write(b"def")
     monkeypatch.setattr(filesystem, "_write_all", fail_after(2))
-    with pytest.raises(OSError):
+    with pytest.raises(StorageFull):
         await writer.write(b"ghi")
     assert (root / "up" / "data").read_bytes() == b"abc"
 

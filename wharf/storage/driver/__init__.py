@@ -13,6 +13,7 @@ from wharf.storage.driver.base import (
     PathNotFound,
     StorageDriver,
     StorageError,
+    StorageFull,
     walk,
 )
 from wharf.storage.driver.filesystem import FilesystemDriver
@@ -30,6 +31,7 @@ __all__ = [
     "PathNotFound",
     "StorageDriver",
     "StorageError",
+    "StorageFull",
     "walk",
 ]
 

@@ -35,6 +35,7 @@ __all__ = [
     "PathNotFound",
     "StorageDriver",
     "StorageError",
+    "StorageFull",
     "check_path",
     "walk",
 ]
@@ -62,6 +63,10 @@ class InvalidPath(StorageError):
 
 class InvalidOffset(StorageError):
     pass
+
+
+class StorageFull(StorageError):
+    """The store has no room left (``ENOSPC``, a quota). The failed write left nothing behind."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,7 +16,9 @@ thread (at most ``max_threads`` at once), never on the event loop.
   be visible before ``commit`` (as in distribution); ``cancel`` truncates the
   file back to the size it had when the writer opened.
 - A failed write (``ENOSPC``, ``EIO``, ...) first undoes what the writer wrote,
-  as ``cancel`` does, then re-raises the ``OSError``.
+  as ``cancel`` does, then re-raises: ``StorageFull`` when the disk or a quota
+  is full (so the API can answer 507 and the upload release its data), else
+  the ``OSError``.
 - A directory is not an object: ``get_content`` and ``reader`` on one raise
   ``PathNotFound``, and so does ``list`` on a file. Writing where a directory
   is, or below a file, raises ``StorageError``. ``delete`` leaves emptied
@@ -46,6 +48,7 @@ from wharf.storage.driver.base import (
     InvalidPath,
     PathNotFound,
     StorageError,
+    StorageFull,
     check_path,
 )
 
@@ -186,7 +189,8 @@ class _LocalWriter:
 
     async def write(self, data: bytes) -> None:
         self._check_open()
-        await self._run(self._write, data)
+        with _writing(self._path):
+            await self._run(self._write, data)
 
     async def commit(self) -> None:
         self._check_open()
@@ -339,6 +343,7 @@ def _abandon(fd: int, temp: str | None) -> None:
 # Error translation, once for the whole driver.
 
 _CONFLICT = {errno.EEXIST, errno.ENOTDIR, errno.EISDIR, errno.ENOTEMPTY}
+_FULL = {errno.ENOSPC, errno.EDQUOT}
 
 
 @contextmanager
@@ -358,6 +363,8 @@ def _writing(path: str) -> Iterator[None]:
     except FileNotFoundError as exc:
         raise PathNotFound(path, driver=_NAME) from exc
     except OSError as exc:
+        if exc.errno in _FULL:
+            raise StorageFull(path, driver=_NAME, reason=os.strerror(exc.errno)) from exc
         if exc.errno not in _CONFLICT:
             raise
         raise StorageError(path, driver=_NAME, reason="a file or directory is in the way") from exc
