@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 
 from wharf import __version__
-from wharf.config import ConfigError, load_config
+from wharf.config import Config, ConfigError, load_config
 from wharf.log import configure_logging
 
 __all__ = ["main"]
@@ -64,7 +64,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         _serve(config, args)
 
 
-def _serve(config: object, args: argparse.Namespace) -> None:
-    from wharf.api.server import serve
+def _serve(config: Config, args: argparse.Namespace) -> None:
+    from wharf.api.server import ServeError, serve
 
-    serve(config, config_path=args.config, workers=max(args.workers, 1))  # type: ignore[arg-type]
+    try:
+        serve(config, config_path=args.config, workers=max(args.workers, 1))
+    except ServeError as exc:
+        _log.error("%s", exc)
+        sys.exit(1)

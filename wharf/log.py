@@ -37,6 +37,8 @@ __all__ = [
 LOGGER: Final = "wharf"
 #: One INFO record per request, with ``fields``: method, path, status, bytes, duration_ms, remote.
 ACCESS_LOGGER: Final = "wharf.access"
+#: the HTTP server's own logger (granian names it so)
+SERVER_LOGGER: Final = "_granian"
 
 _LEVELS: Final[Mapping[str, int]] = MappingProxyType(
     {"error": logging.ERROR, "warn": logging.WARNING, "info": logging.INFO, "debug": logging.DEBUG}
@@ -116,15 +118,20 @@ def configure_logging(config: LogConfig, *, stream: TextIO | None = None) -> Non
     """
     handler = _Handler(sys.stderr if stream is None else stream)
     handler.setFormatter(_formatter(config))
-    logger = logging.getLogger(LOGGER)
-    for previous in [h for h in logger.handlers if isinstance(h, _Handler)]:
-        logger.removeHandler(previous)
-        previous.close()
-    logger.addHandler(handler)
-    logger.setLevel(_LEVELS[config.level])
-    # wharf's lines are complete as written here; passing them on to the root
-    # logger's handlers would print them twice.
-    logger.propagate = False
+    # The server's own lines ("listening at", worker restarts) come from granian's
+    # logger: format them like ours, so a json log stays all json.
+    for name in (LOGGER, SERVER_LOGGER):
+        logger = logging.getLogger(name)
+        for previous in list(logger.handlers):
+            logger.removeHandler(previous)
+            if isinstance(previous, _Handler):
+                previous.close()
+        logger.addHandler(handler)
+        # wharf's lines are complete as written here; passing them on to the root
+        # logger's handlers would print them twice.
+        logger.propagate = False
+    logging.getLogger(LOGGER).setLevel(_LEVELS[config.level])
+    logging.getLogger(SERVER_LOGGER).setLevel(max(_LEVELS[config.level], logging.INFO))
     # As in distribution, the access log follows its own switch, not log.level.
     access = logging.getLogger(ACCESS_LOGGER)
     access.setLevel(logging.CRITICAL + 1 if config.accesslog.disabled else logging.INFO)

@@ -18,13 +18,17 @@ from wharf.api.app import create_app
 from wharf.config import Config, load_config
 from wharf.log import configure_logging
 
-__all__ = ["app_factory", "serve"]
+__all__ = ["ServeError", "app_factory", "serve"]
 
 _CONFIG_ENV = "WHARF_CONFIG"
 #: slow or idle clients lose their connection after this long without sending headers (ms)
 _HEADER_TIMEOUT_MS = 30_000
 #: the most header bytes one request may send (granian answers 431 beyond it)
 _MAX_HEADER_BYTES = 64 * 1024
+
+
+class ServeError(Exception):
+    """The server could not start (the address is taken, say)."""
 
 
 def app_factory() -> ASGIApp:
@@ -61,4 +65,10 @@ def serve(config: Config, *, config_path: str | None, workers: int = 1) -> None:
         log_access=False,
         respawn_failed_workers=True,
     )
-    server.serve()
+    # granian configured its logging while building the server: put ours back on top.
+    configure_logging(config.log)
+    try:
+        server.serve()
+    except (OSError, RuntimeError) as exc:
+        reason = str(exc).split("\n", 1)[0]  # granian appends a Rust backtrace
+        raise ServeError(f"cannot serve on {config.http.addr}: {reason}") from exc
