@@ -122,7 +122,8 @@ def configure_logging(config: LogConfig, *, stream: TextIO | None = None) -> Non
     # logger: format them like ours, so a json log stays all json.
     for name in (LOGGER, SERVER_LOGGER):
         logger = logging.getLogger(name)
-        for previous in list(logger.handlers):
+        # Replace our previous handler; on granian's logger, its own console handler too.
+        for previous in [h for h in logger.handlers if isinstance(h, _Handler) or name == SERVER_LOGGER]:
             logger.removeHandler(previous)
             if isinstance(previous, _Handler):
                 previous.close()
