@@ -15,10 +15,12 @@ from typing import Any
 
 import httpx
 import pytest
+from starlette.types import ASGIApp, Message
 
 from wharf.api.app import create_app
+from wharf.registry.factory import driver_for
 from wharf.config import parse_config
-from starlette.types import ASGIApp, Message
+from wharf.storage.driver import StorageDriver
 
 ClientFactory = Callable[..., Awaitable[httpx.AsyncClient]]
 
@@ -65,11 +67,15 @@ def driver_kind(request: pytest.FixtureRequest) -> str:
 async def client_factory(
     driver_kind: str, tmp_path: Path
 ) -> AsyncIterator[ClientFactory]:
-    """``await client_factory(**{"storage.delete.enabled": False})`` → a client on a fresh app."""
+    """``await client_factory(**{"storage.delete.enabled": False})`` → a client on a fresh app.
+
+    ``driver=`` serves that driver instead of a new one (two apps on one storage, fakes).
+    """
     stack = contextlib.AsyncExitStack()
 
-    async def make(**overrides: Any) -> httpx.AsyncClient:
-        app = create_app(parse_config(config_for(driver_kind, tmp_path / "root", **overrides)))
+    async def make(*, driver: StorageDriver | None = None, **overrides: Any) -> httpx.AsyncClient:
+        config = parse_config(config_for(driver_kind, tmp_path / "root", **overrides))
+        app = create_app(config, driver=driver)
         await stack.enter_async_context(lifespan(app))
         transport = httpx.ASGITransport(app=app)
         return await stack.enter_async_context(
@@ -83,3 +89,9 @@ async def client_factory(
 @pytest.fixture
 async def client(client_factory: ClientFactory) -> httpx.AsyncClient:
     return await client_factory()
+
+
+@pytest.fixture
+def storage(driver_kind: str, tmp_path: Path) -> StorageDriver:
+    """A driver on the same storage ``client_factory`` uses, to share between apps or inspect."""
+    return driver_for(parse_config(config_for(driver_kind, tmp_path / "root")))

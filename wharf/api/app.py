@@ -22,14 +22,10 @@ from wharf.api.routes import ROUTES
 from wharf.config import Config
 from wharf.errors import RegistryError
 from wharf.health import HealthChecker, storage_check
-from wharf.registry.namespace import Registry
-from wharf.storage.cache.base import NullCache
-from wharf.storage.cache.memory import MemoryCache
+from wharf.registry.factory import driver_for, registry_for
 from wharf.storage.driver import StorageDriver, StorageFull
-from wharf.storage.driver.filesystem import FilesystemDriver
-from wharf.storage.driver.memory import MemoryDriver
 
-__all__ = ["Settings", "create_app", "driver_for"]
+__all__ = ["Settings", "create_app"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,24 +49,6 @@ class Settings:
             delete_enabled=config.storage.delete.enabled,
             catalog_max_entries=config.catalog.maxentries,
         )
-
-
-def driver_for(config: Config) -> StorageDriver:
-    """The storage driver the config names (``storage.filesystem`` or ``storage.inmemory``)."""
-    storage = config.storage
-    if storage.filesystem is not None:
-        return FilesystemDriver(storage.filesystem.rootdirectory, max_threads=storage.filesystem.maxthreads)
-    return MemoryDriver()
-
-
-def registry_for(config: Config, driver: StorageDriver) -> Registry:
-    cache_config = config.storage.cache
-    cache = (
-        MemoryCache(max_entries=cache_config.blobdescriptorsize)
-        if cache_config.blobdescriptor == "inmemory"
-        else NullCache()
-    )
-    return Registry(driver, cache=cache)
 
 
 def create_app(config: Config, *, driver: StorageDriver | None = None) -> ASGIApp:

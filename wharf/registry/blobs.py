@@ -17,6 +17,7 @@ from wharf.digest import Digest
 from wharf.errors import BlobUnknown
 from wharf.registry import paths
 from wharf.registry.mediatypes import OCTET_STREAM
+from wharf.registry.metadata import MetadataCache
 from wharf.reference import RepositoryName
 from wharf.storage.cache.base import BlobDescriptor, BlobDescriptorCache
 from wharf.storage.driver import LocalFiles, PathNotFound, StorageDriver
@@ -118,12 +119,17 @@ class BlobStore:
 class RepositoryBlobs:
     """The blobs one repository holds: links into the global store."""
 
-    def __init__(self, store: BlobStore, name: RepositoryName) -> None:
+    def __init__(self, store: BlobStore, name: RepositoryName, *, metadata: MetadataCache) -> None:
         self.store = store
         self.driver = store.driver
         self.name = name
+        self.metadata = metadata
 
     async def is_linked(self, digest: Digest) -> bool:
+        return await self.metadata.get(("layer", self.name, digest), lambda: self.is_linked_storage(digest))
+
+    async def is_linked_storage(self, digest: Digest) -> bool:
+        """Whether the link exists, read from storage (never the cache)."""
         try:
             await self.driver.stat(paths.layer_link(self.name, digest))
         except PathNotFound:
@@ -144,12 +150,15 @@ class RepositoryBlobs:
 
     async def link(self, digest: Digest) -> None:
         await self.driver.put_content(paths.layer_link(self.name, digest), paths.link_content(digest))
+        self.metadata.changed()
 
     async def unlink(self, digest: Digest) -> None:
         try:
             await self.driver.delete(paths.layer_link(self.name, digest))
         except PathNotFound:
             raise BlobUnknown(str(digest)) from None
+        finally:
+            self.metadata.changed()
 
     async def mount(self, digest: Digest, *, source: RepositoryBlobs | None) -> BlobDescriptor | None:
         """Link a blob another repository holds (or, with no source, any blob the store holds).
@@ -158,7 +167,7 @@ class RepositoryBlobs:
         Existence is checked on storage, never the cache: a mount must not link a
         blob that a collection has just removed.
         """
-        if source is not None and not await source.is_linked(digest):
+        if source is not None and not await source.is_linked_storage(digest):
             return None
         try:
             descriptor = await self.store.stat_storage(digest)

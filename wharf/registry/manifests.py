@@ -82,6 +82,9 @@ class Manifests:
         return digest
 
     async def exists(self, digest: Digest) -> bool:
+        return await self.tags.metadata.get(("revision", self.name, digest), lambda: self._exists(digest))
+
+    async def _exists(self, digest: Digest) -> bool:
         try:
             await self.driver.stat(paths.revision_link(self.name, digest))
         except PathNotFound:
@@ -114,6 +117,7 @@ class Manifests:
         await self.driver.put_content(
             paths.revision_link(self.name, manifest.digest), paths.link_content(manifest.digest)
         )
+        self.tags.metadata.changed()
         if manifest.subject is not None:
             await self.referrers.add(manifest.subject.digest, manifest.digest)
         if reference.tag is not None:
@@ -128,10 +132,12 @@ class Manifests:
         await self.tags.tag(tag, digest)
 
     async def _check_references(self, manifest: Manifest) -> None:
-        missing = [str(d.digest) for d in manifest.blobs if not await self.blobs.is_linked(d.digest)]
+        # Read from storage, never the cache: a push must not commit a manifest
+        # whose blobs a collection has just removed.
+        missing = [str(d.digest) for d in manifest.blobs if not await self.blobs.is_linked_storage(d.digest)]
         if missing:
             raise ManifestBlobUnknown(missing[0] if len(missing) == 1 else missing)
-        absent = [str(d.digest) for d in manifest.manifests if not await self.exists(d.digest)]
+        absent = [str(d.digest) for d in manifest.manifests if not await self._exists(d.digest)]
         if absent:
             raise ManifestBlobUnknown(absent[0] if len(absent) == 1 else absent)
 
@@ -151,6 +157,8 @@ class Manifests:
             await self.driver.delete(paths.revision_dir(self.name, digest))
         except PathNotFound:
             pass
+        finally:
+            self.tags.metadata.changed()
 
     async def all(self) -> list[Digest]:
         """Every manifest this repository holds (those with a revision link)."""

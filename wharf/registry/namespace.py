@@ -11,7 +11,9 @@ from dataclasses import dataclass
 
 from wharf.registry import paths
 from wharf.registry.blobs import BlobStore, RepositoryBlobs
+from wharf.registry.generation import Generation, LocalGeneration
 from wharf.registry.manifests import ManifestCache, Manifests
+from wharf.registry.metadata import MetadataCache
 from wharf.registry.referrers import Referrers
 from wharf.registry.tags import Tags
 from wharf.registry.uploads import Uploads
@@ -39,15 +41,17 @@ class Registry:
         *,
         cache: BlobDescriptorCache | None = None,
         manifest_cache: ManifestCache | None = None,
+        generation: Generation | None = None,
     ) -> None:
         self.driver = driver
         self.blobs = BlobStore(driver, cache=cache if cache is not None else NullCache())
         self.uploads = Uploads(driver)
         self.manifest_cache = manifest_cache if manifest_cache is not None else ManifestCache()
+        self.metadata = MetadataCache(generation if generation is not None else LocalGeneration())
 
     def repository(self, name: RepositoryName) -> Repository:
-        blobs = RepositoryBlobs(self.blobs, name)
-        tags = Tags(self.driver, name)
+        blobs = RepositoryBlobs(self.blobs, name, metadata=self.metadata)
+        tags = Tags(self.driver, name, metadata=self.metadata)
         referrers = Referrers(self.driver, name)
         manifests = Manifests(
             self.driver, name, blobs=blobs, tags=tags, referrers=referrers, cache=self.manifest_cache

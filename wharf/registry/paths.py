@@ -15,6 +15,12 @@ wharf is served by distribution. Everything lives under ``/docker/registry/v2``:
         _uploads/<uuid>/hashstates/<alg>/<offset>       (distribution's saved hash state; unused by wharf)
         _referrers/<alg>/<subject hex>/<alg>/<hex>/link manifests whose ``subject`` is that digest (wharf's)
 
+wharf keeps its own files beside that tree, under ``/wharf``, where distribution
+never looks::
+
+    /wharf/maintenance/<job>.lock                       which worker runs a background job (wharf.maintenance)
+    /wharf/generation                                   changes on every metadata write (wharf.registry.generation)
+
 Every ``link`` file holds a digest string such as ``sha256:…`` and nothing
 else. Each kind of path is one function taking typed values, so nothing else
 formats a path and no caller can put an unvalidated string into one.
@@ -28,6 +34,8 @@ from wharf.reference import RepositoryName, Tag
 ROOT = "/docker/registry/v2"
 BLOBS = f"{ROOT}/blobs"
 REPOSITORIES = f"{ROOT}/repositories"
+#: wharf's own files, outside distribution's tree
+WHARF_ROOT = "/wharf"
 
 #: the directory names that mark a repository (distribution's catalog walk looks for these)
 MANIFESTS_DIR = "_manifests"
@@ -125,3 +133,13 @@ def parse_link(content: bytes) -> Digest:
 def digest_from_dir(algorithm_dir: str, hex_dir: str) -> Digest:
     """Rebuild a digest from the last two components of a ``<alg>/<hex>`` directory path."""
     return Digest.parse(f"{algorithm_dir.rsplit('/', 1)[-1]}:{hex_dir.rsplit('/', 1)[-1]}")
+
+
+def generation() -> str:
+    """The metadata generation file every process maps (``wharf.registry.generation``)."""
+    return f"{WHARF_ROOT}/generation"
+
+
+def maintenance_lock(job: str) -> str:
+    """The lock file that elects the one worker process running ``job`` (``upload-purge``, ``gc``)."""
+    return f"{WHARF_ROOT}/maintenance/{job}.lock"

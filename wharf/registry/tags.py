@@ -6,6 +6,7 @@ from __future__ import annotations
 from wharf.digest import Digest
 from wharf.errors import DigestInvalid, ManifestUnknown, NameUnknown
 from wharf.registry import paths
+from wharf.registry.metadata import MetadataCache
 from wharf.reference import RepositoryName, Tag
 from wharf.storage.driver import PathNotFound, StorageDriver
 
@@ -13,15 +14,22 @@ __all__ = ["Tags"]
 
 
 class Tags:
-    def __init__(self, driver: StorageDriver, name: RepositoryName) -> None:
+    def __init__(self, driver: StorageDriver, name: RepositoryName, *, metadata: MetadataCache) -> None:
         self.driver = driver
         self.name = name
+        self.metadata = metadata
 
     async def resolve(self, tag: Tag) -> Digest:
+        digest = await self.metadata.get(("tag", self.name, tag), lambda: self._read(tag))
+        if digest is None:
+            raise ManifestUnknown(f"unknown tag {tag}")
+        return digest
+
+    async def _read(self, tag: Tag) -> Digest | None:
         try:
             content = await self.driver.get_content(paths.tag_current_link(self.name, tag))
         except PathNotFound:
-            raise ManifestUnknown(f"unknown tag {tag}") from None
+            return None
         return paths.parse_link(content)
 
     async def tag(self, tag: Tag, digest: Digest) -> None:
@@ -29,12 +37,15 @@ class Tags:
         # The index entry first: whoever sees ``current`` can trust the index has it.
         await self.driver.put_content(paths.tag_index_link(self.name, tag, digest), link)
         await self.driver.put_content(paths.tag_current_link(self.name, tag), link)
+        self.metadata.changed()
 
     async def untag(self, tag: Tag) -> None:
         try:
             await self.driver.delete(paths.tag_dir(self.name, tag))
         except PathNotFound:
             raise ManifestUnknown(f"unknown tag {tag}") from None
+        finally:
+            self.metadata.changed()
 
     async def all(self) -> list[str]:
         """Every tag, sorted; ``NameUnknown`` when the repository does not exist."""
