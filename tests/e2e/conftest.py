@@ -40,8 +40,9 @@ STOP_TIMEOUT = 10.0
 COMMAND_TIMEOUT = 300.0
 LOG_TAIL_CHARS = 20_000
 
-# distribution's own example config (Debian's /etc/docker/registry/config.yml) without htpasswd auth.
+# distribution's example config as Debian ships it (/etc/docker/registry/config.yml) without htpasswd auth.
 # `http.secret` is fixed so that distribution's signed upload state survives a restart.
+# `root` is JSON-quoted, which YAML reads as a plain string.
 CONFIG_TEMPLATE = """\
 version: 0.1
 log:
@@ -203,7 +204,8 @@ class RegistryServer:
                 f"{DISTRIBUTION_BINARY} is not installed (apt-get install docker-registry)",
             )
         self.root.mkdir(parents=True, exist_ok=True)
-        self.config_path.write_text(CONFIG_TEMPLATE.format(root=self.root, addr=self.addr))
+        config = CONFIG_TEMPLATE.format(root=json.dumps(str(self.root)), addr=self.addr)
+        self.config_path.write_text(config)
         # distribution reads REGISTRY_* variables as config overrides; keep the file the only config.
         env = {k: v for k, v in os.environ.items() if not k.startswith("REGISTRY_")}
         self.proc = spawn(server_command(self.kind, self.config_path), self.log_path, env)
@@ -238,9 +240,6 @@ class RegistryServer:
     def restart(self) -> RegistryServer:
         self.stop()
         return self.start()
-
-    def log(self) -> str:
-        return read_log(self.log_path)
 
 
 class ServerFactory:
@@ -351,17 +350,9 @@ class DockerEngine:
     def start(self) -> DockerEngine:
         w = self.workdir
         (w / "config").mkdir()
-        args = [
-            "--storage-driver",
-            "vfs",
-            "--iptables=false",
-            "--ip6tables=false",
-            "--bridge=none",
-            "-H",
-            self.host,
-        ]
+        args = "--storage-driver vfs --iptables=false --ip6tables=false --bridge=none".split()
         paths = ["--data-root", f"{w}/data", "--exec-root", f"{w}/exec", "--pidfile", f"{w}/pid"]
-        self.proc = spawn(["dockerd", *args, *paths], self.log_path)
+        self.proc = spawn(["dockerd", *args, "-H", self.host, *paths], self.log_path)
         deadline = time.monotonic() + DOCKERD_START_TIMEOUT
         while time.monotonic() < deadline and self.proc.poll() is None:
             if self.docker("info", check=False, timeout=10).returncode == 0:
@@ -369,10 +360,8 @@ class DockerEngine:
             time.sleep(0.2)
         log = read_log(self.log_path)
         self.stop()
-        pytest.fail(
-            f"dockerd did not answer `docker info` within {DOCKERD_START_TIMEOUT:.0f} s:\n{log}",
-            pytrace=False,
-        )
+        require(False, f"dockerd did not answer `docker info` within {DOCKERD_START_TIMEOUT:.0f} s:\n{log}")
+        return self
 
     def stop(self) -> None:
         if self.proc is not None:

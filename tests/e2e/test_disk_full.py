@@ -11,11 +11,13 @@ import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 import pytest
 
-from tests.e2e.conftest import ServerFactory, in_ci
+if TYPE_CHECKING:
+    from tests.e2e.conftest import ServerFactory
 
 pytestmark = pytest.mark.e2e
 
@@ -32,7 +34,7 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
         text=True,
     )
     if mounted.returncode != 0:
-        if in_ci():
+        if os.environ.get("CI") == "true":
             pytest.fail(f"cannot mount a tmpfs: {mounted.stderr}")
         pytest.skip(f"cannot mount a tmpfs (not root?): {mounted.stderr.strip()}")
     try:

@@ -48,7 +48,12 @@ class Tags:
             self.metadata.changed()
 
     async def all(self) -> list[str]:
-        """Every tag, sorted; ``NameUnknown`` when the repository does not exist."""
+        """Every tag, sorted.
+
+        ``NameUnknown`` when the repository does not exist. (distribution also
+        answers so for a repository that holds blobs but never had a tag; an empty
+        list is as true there, and the same on every driver.)
+        """
         try:
             children = await self.driver.list(paths.tags(self.name))
         except PathNotFound:
@@ -56,10 +61,20 @@ class Tags:
             return []
         return sorted(child.rsplit("/", 1)[-1] for child in children)
 
+    async def _require_repository(self) -> None:
+        try:
+            await self.driver.stat(paths.repository(self.name))
+        except PathNotFound:
+            raise NameUnknown({"name": str(self.name)}) from None
+
     async def pointing_at(self, digest: Digest) -> list[Tag]:
         """The tags whose current link names ``digest``."""
         found = []
-        for name in await self.all():
+        try:
+            names = await self.all()
+        except NameUnknown:
+            return found
+        for name in names:
             tag = Tag(name)
             try:
                 if await self.resolve(tag) == digest:
@@ -67,9 +82,3 @@ class Tags:
             except (ManifestUnknown, DigestInvalid):
                 continue
         return found
-
-    async def _require_repository(self) -> None:
-        try:
-            await self.driver.stat(paths.repository(self.name))
-        except PathNotFound:
-            raise NameUnknown(str(self.name)) from None
