@@ -24,6 +24,7 @@ __all__ = ["ALGORITHMS", "Digest", "Hasher", "new_hasher"]
 ALGORITHMS: dict[str, int] = {"sha256": 64, "sha512": 128}
 
 _GRAMMAR = re.compile(r"[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]+")
+_LOWER_HEX = re.compile(r"[0-9a-f]*")
 
 
 class Hasher(Protocol):
@@ -81,4 +82,5 @@ def new_hasher(algorithm: str = "sha256") -> Hasher:
 
 
 def _is_lower_hex(text: str) -> bool:
-    return all(c in "0123456789abcdef" for c in text)
+    # a compiled pattern: the garbage collector parses tens of thousands of digests
+    return _LOWER_HEX.fullmatch(text) is not None

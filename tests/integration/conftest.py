@@ -18,8 +18,8 @@ import pytest
 from starlette.types import ASGIApp, Message
 
 from wharf.api.app import create_app
-from wharf.registry.factory import driver_for
 from wharf.config import parse_config
+from wharf.registry.factory import driver_for
 from wharf.storage.driver import StorageDriver
 
 ClientFactory = Callable[..., Awaitable[httpx.AsyncClient]]
@@ -64,23 +64,22 @@ def driver_kind(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-async def client_factory(
-    driver_kind: str, tmp_path: Path
-) -> AsyncIterator[ClientFactory]:
+async def client_factory(driver_kind: str, tmp_path: Path) -> AsyncIterator[ClientFactory]:
     """``await client_factory(**{"storage.delete.enabled": False})`` → a client on a fresh app.
 
-    ``driver=`` serves that driver instead of a new one (two apps on one storage, fakes).
+    ``driver=`` serves that driver instead of a new one (two apps on one storage, fakes);
+    ``base_url=`` is where the client sends its relative URLs (an ``http.prefix``).
     """
     stack = contextlib.AsyncExitStack()
 
-    async def make(*, driver: StorageDriver | None = None, **overrides: Any) -> httpx.AsyncClient:
+    async def make(
+        *, driver: StorageDriver | None = None, base_url: str = "http://registry.test", **overrides: Any
+    ) -> httpx.AsyncClient:
         config = parse_config(config_for(driver_kind, tmp_path / "root", **overrides))
         app = create_app(config, driver=driver)
         await stack.enter_async_context(lifespan(app))
         transport = httpx.ASGITransport(app=app)
-        return await stack.enter_async_context(
-            httpx.AsyncClient(transport=transport, base_url="http://registry.test")
-        )
+        return await stack.enter_async_context(httpx.AsyncClient(transport=transport, base_url=base_url))
 
     async with stack:
         yield make

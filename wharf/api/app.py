@@ -22,6 +22,7 @@ from wharf.api.routes import ROUTES
 from wharf.config import Config
 from wharf.errors import RegistryError
 from wharf.health import HealthChecker, storage_check
+from wharf.maintenance import maintenance_for
 from wharf.registry.factory import driver_for, registry_for
 from wharf.storage.driver import StorageDriver, StorageFull
 
@@ -66,10 +67,13 @@ def create_app(config: Config, *, driver: StorageDriver | None = None) -> ASGIAp
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        maintenance = maintenance_for(config, app.state.registry)
         await health.start()
+        await maintenance.start()
         try:
             yield
         finally:
+            await maintenance.stop()
             await health.stop()
 
     routes: list[BaseRoute] = list(ROUTES)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from starlette.requests import Request
 from starlette.responses import FileResponse, Response, StreamingResponse
+from starlette.types import Receive, Scope, Send
 
 from wharf.api import params
 from wharf.errors import RangeInvalid
@@ -52,10 +53,23 @@ async def get_blob(request: Request) -> Response:
 async def _whole(request: Request, blob: BlobHandle, headers: dict[str, str]) -> Response:
     if blob.local_path is not None:
         # sendfile / the server's pathsend: the bytes never pass through Python.
-        return FileResponse(blob.local_path, headers=headers, media_type=OCTET_STREAM)
+        return _WholeFile(blob.local_path, headers=headers, media_type=OCTET_STREAM)
     headers["content-length"] = str(blob.descriptor.size)
     reader = await params.registry(request).blobs.open(blob.descriptor.digest)
     return StreamingResponse(reader, headers=headers, media_type=OCTET_STREAM)
+
+
+class _WholeFile(FileResponse):
+    """The whole file, whatever ``Range`` says: ``parse_range`` has already chosen to ignore it.
+
+    Starlette's ``FileResponse`` would otherwise answer the ranges wharf ignores
+    (several ranges, malformed ones) itself, so the filesystem driver would
+    serve them differently from every other driver.
+    """
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        headers = [(k, v) for k, v in scope["headers"] if k.lower() not in (b"range", b"if-range")]
+        await super().__call__({**scope, "headers": headers}, receive, send)
 
 
 async def _partial(

@@ -38,12 +38,15 @@ async def put_manifest(request: Request) -> Response:
     body = await params.read_limited(request, limit=MAX_MANIFEST_BYTES)
     manifest = await repo.manifests.put(reference, body, content_type=request.headers.get("content-type"))
     for tag in extra_tags:
-        await repo.tags.tag(tag, manifest.digest)
+        await repo.manifests.tag(tag, manifest.digest)
     headers = {
         "location": url_for(request, f"/v2/{repo.name}/manifests/{manifest.digest}"),
         "docker-content-digest": str(manifest.digest),
         "content-length": "0",
     }
+    if extra_tags:
+        # The spec: a registry that honours ``?tag=`` names each accepted tag in ``OCI-Tag``.
+        headers["oci-tag"] = ", ".join(str(tag) for tag in extra_tags)
     if manifest.subject is not None:
         headers["oci-subject"] = str(manifest.subject.digest)
     return Response(status_code=201, headers=headers)

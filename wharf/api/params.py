@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from starlette.requests import ClientDisconnect, Request
 
-from wharf.digest import Digest
+from wharf.digest import ALGORITHMS, Digest
 from wharf.errors import (
     BlobUploadInvalid,
     DigestInvalid,
+    ManifestInvalid,
     ManifestTooLarge,
     PaginationInvalid,
+    RegistryError,
     SizeInvalid,
     Unsupported,
 )
@@ -20,9 +23,11 @@ from wharf.reference import Reference, RepositoryName
 from wharf.registry.namespace import Registry, Repository
 
 __all__ = [
+    "BODY_IDLE_TIMEOUT",
     "Page",
     "body_stream",
     "content_length",
+    "digest_algorithm",
     "digest_param",
     "page",
     "read_limited",
@@ -31,6 +36,10 @@ __all__ = [
     "require_delete",
     "require_writable",
 ]
+
+
+#: seconds a request body may send nothing before the client is dropped (see ``body_stream``)
+BODY_IDLE_TIMEOUT = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +67,16 @@ def digest_param(text: str | None, *, what: str = "digest") -> Digest:
     return Digest.parse(text)
 
 
+def digest_algorithm(request: Request) -> str:
+    """``?digest-algorithm=`` of an upload POST (end-4c), sha256 when absent; 400 for one wharf lacks."""
+    text = request.query_params.get("digest-algorithm")
+    if text is None:
+        return "sha256"
+    if text not in ALGORITHMS:
+        raise DigestInvalid(f"unsupported digest algorithm {text[:40]!r}", message="unsupported digest algorithm")
+    return text
+
+
 def require_writable(request: Request) -> None:
     if request.app.state.settings.read_only:
         raise Unsupported("the registry is in read-only mode", message="the registry is read-only")
@@ -78,14 +97,31 @@ def content_length(request: Request) -> int | None:
     return int(text)
 
 
-async def body_stream(request: Request) -> AsyncIterator[bytes]:
-    """The request body as it arrives; a client that goes away mid-body is a bad upload."""
+async def body_stream(
+    request: Request, *, error: type[RegistryError] = BlobUploadInvalid
+) -> AsyncIterator[bytes]:
+    """The request body as it arrives; a client that goes away or stalls mid-body gets ``error``.
+
+    A client that sends nothing for ``BODY_IDLE_TIMEOUT`` seconds is dropped: the
+    server bounds how long it waits for headers, not for a body, and a stalled
+    upload would otherwise hold its session (and its lock) for ever.
+    """
+    chunks = request.stream()
     try:
-        async for chunk in request.stream():
+        while True:
+            try:
+                async with asyncio.timeout(BODY_IDLE_TIMEOUT):
+                    chunk = await anext(chunks)
+            except StopAsyncIteration:
+                return
+            except ClientDisconnect:
+                raise error("the client disconnected before sending the whole body") from None
+            except TimeoutError:
+                raise error(f"the client sent nothing for {BODY_IDLE_TIMEOUT:g} s") from None
             if chunk:
                 yield chunk
-    except ClientDisconnect:
-        raise BlobUploadInvalid("the client disconnected before sending the whole body") from None
+    finally:
+        await chunks.aclose()
 
 
 async def read_limited(request: Request, *, limit: int) -> bytes:
@@ -94,10 +130,10 @@ async def read_limited(request: Request, *, limit: int) -> bytes:
     if length is not None and length > limit:
         raise ManifestTooLarge(f"manifest of {length} bytes exceeds the {limit}-byte limit")
     body = bytearray()
-    async for chunk in body_stream(request):
-        body += chunk
-        if len(body) > limit:
+    async for chunk in body_stream(request, error=ManifestInvalid):
+        if len(body) + len(chunk) > limit:
             raise ManifestTooLarge(f"manifest exceeds the {limit}-byte limit")
+        body += chunk
     return bytes(body)
 
 

@@ -44,7 +44,11 @@ async def registry_error_handler(request: Request, exc: Exception) -> Response:
 async def not_found_handler(request: Request, exc: Exception) -> Response:
     status = getattr(exc, "status_code", 404)
     if status == 405:
-        return error_response([Unsupported(f"{request.method} is not allowed on {request.url.path}")])
+        # Starlette's 405 carries the ``Allow`` header HTTP requires; keep it.
+        allow = dict(getattr(exc, "headers", None) or {})
+        return error_response(
+            [Unsupported(f"{request.method} is not allowed on {request.url.path}", headers=allow)]
+        )
     return error_response(
         [Unsupported(f"no endpoint at {request.url.path}", message="unknown endpoint")], status=status
     )
@@ -74,6 +78,8 @@ def url_for(request: Request, path: str) -> str:
         return full
     if settings.host:
         return f"{settings.host}{full}"
-    host = request.headers.get("host") or f"{request.url.hostname}:{request.url.port}"
+    # As distribution does behind a proxy: the first X-Forwarded-Host (each proxy appends its own).
+    forwarded_host = request.headers.get("x-forwarded-host", "").split(",", 1)[0].strip()
+    host = forwarded_host or request.headers.get("host") or f"{request.url.hostname}:{request.url.port}"
     scheme = request.headers.get("x-forwarded-proto") or request.url.scheme
     return f"{scheme}://{host}{full}"

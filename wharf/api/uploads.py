@@ -19,6 +19,7 @@ __all__ = ["cancel_upload", "finish_upload", "patch_upload", "start_upload", "up
 async def start_upload(request: Request) -> Response:
     params.require_writable(request)
     repo = params.repository(request)
+    algorithm = params.digest_algorithm(request)
     query = request.query_params
     mount = query.get("mount")
     if mount is not None:
@@ -32,7 +33,7 @@ async def start_upload(request: Request) -> Response:
             repo.blobs, digest, params.body_stream(request), length=params.content_length(request)
         )
         return _created(request, repo.name, digest)
-    status = await params.registry(request).uploads.start(repo.name)
+    status = await params.registry(request).uploads.start(repo.name, algorithm=algorithm)
     return _accepted(request, status, code=202)
 
 

@@ -10,17 +10,18 @@ collection in another process is seen at once.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 
 from wharf.digest import Digest
 from wharf.errors import BlobUnknown
 from wharf.registry import paths
+from wharf.registry.fence import Fence
 from wharf.registry.mediatypes import OCTET_STREAM
 from wharf.registry.metadata import MetadataCache
 from wharf.reference import RepositoryName
 from wharf.storage.cache.base import BlobDescriptor, BlobDescriptorCache
-from wharf.storage.driver import LocalFiles, PathNotFound, StorageDriver
+from wharf.storage.driver import LocalFiles, PathNotFound, StorageDriver, delete_all
 
 __all__ = ["BlobHandle", "BlobStore", "RepositoryBlobs"]
 
@@ -107,6 +108,12 @@ class BlobStore:
             await self.cache.clear(digest)
             raise BlobUnknown(str(digest)) from None
 
+    async def delete_all(self, digests: Sequence[Digest]) -> int:
+        """Remove the blobs' bytes (garbage collection only); returns the bytes freed."""
+        for digest in digests:
+            await self.cache.clear(digest)
+        return await delete_all(self.driver, [paths.blob_dir(digest) for digest in digests])
+
     async def delete(self, digest: Digest) -> None:
         """Remove the blob's bytes (garbage collection only)."""
         await self.cache.clear(digest)
@@ -119,11 +126,14 @@ class BlobStore:
 class RepositoryBlobs:
     """The blobs one repository holds: links into the global store."""
 
-    def __init__(self, store: BlobStore, name: RepositoryName, *, metadata: MetadataCache) -> None:
+    def __init__(
+        self, store: BlobStore, name: RepositoryName, *, metadata: MetadataCache, fence: Fence
+    ) -> None:
         self.store = store
         self.driver = store.driver
         self.name = name
         self.metadata = metadata
+        self.fence = fence
 
     async def is_linked(self, digest: Digest) -> bool:
         return await self.metadata.get(("layer", self.name, digest), lambda: self.is_linked_storage(digest))
@@ -137,12 +147,18 @@ class RepositoryBlobs:
         return True
 
     async def stat(self, digest: Digest) -> BlobDescriptor:
-        if not await self.is_linked(digest):
-            raise BlobUnknown(str(digest))
-        try:
-            return await self.store.stat(digest)
-        except BlobUnknown:
-            raise BlobUnknown(str(digest)) from None
+        """The blob's descriptor if this repository holds it.
+
+        A client told that a blob exists may skip uploading it, so while a
+        collection runs the answer is journaled (``Fence.observe``).
+        """
+        async with self.fence.observe(self.name, (digest,)):
+            if not await self.is_linked(digest):
+                raise BlobUnknown(str(digest))
+            try:
+                return await self.store.stat(digest)
+            except BlobUnknown:
+                raise BlobUnknown(str(digest)) from None
 
     async def handle(self, digest: Digest) -> BlobHandle:
         await self.stat(digest)
@@ -167,11 +183,12 @@ class RepositoryBlobs:
         Existence is checked on storage, never the cache: a mount must not link a
         blob that a collection has just removed.
         """
-        if source is not None and not await source.is_linked_storage(digest):
-            return None
-        try:
-            descriptor = await self.store.stat_storage(digest)
-        except BlobUnknown:
-            return None
-        await self.link(digest)
-        return descriptor
+        async with self.fence.protect(self.name, (digest,)):
+            if source is not None and not await source.is_linked_storage(digest):
+                return None
+            try:
+                descriptor = await self.store.stat_storage(digest)
+            except BlobUnknown:
+                return None
+            await self.link(digest)
+            return descriptor

@@ -76,10 +76,17 @@ class Manifests:
 
     async def resolve(self, reference: Reference) -> Digest:
         """The digest a reference names, if this repository holds that manifest."""
-        digest = reference.digest if reference.digest is not None else await self.tags.resolve(reference.tag)  # type: ignore[arg-type]
-        if not await self.exists(digest):
-            raise ManifestUnknown(str(reference))
-        return digest
+        if reference.digest is None:
+            digest = await self.tags.resolve(reference.tag)  # type: ignore[arg-type]
+            if not await self.exists(digest):
+                raise ManifestUnknown(str(reference))
+            return digest
+        # By digest, a client may be checking before it pushes an index that
+        # names this manifest: journaled while a collection runs.
+        async with self.blobs.fence.observe(self.name, (reference.digest,)):
+            if not await self.exists(reference.digest):
+                raise ManifestUnknown(str(reference))
+        return reference.digest
 
     async def exists(self, digest: Digest) -> bool:
         return await self.tags.metadata.get(("revision", self.name, digest), lambda: self._exists(digest))
@@ -112,24 +119,29 @@ class Manifests:
         manifest = parse_manifest(body, content_type=content_type, digest=reference.digest)
         if reference.digest is not None and manifest.digest != reference.digest:
             raise DigestInvalid(f"manifest hashes to {manifest.digest}, not {reference.digest}")
-        await self._check_references(manifest)
-        await self.blobs.store.put(manifest.digest, body)
-        await self.driver.put_content(
-            paths.revision_link(self.name, manifest.digest), paths.link_content(manifest.digest)
-        )
-        self.tags.metadata.changed()
-        if manifest.subject is not None:
-            await self.referrers.add(manifest.subject.digest, manifest.digest)
-        if reference.tag is not None:
-            await self.tags.tag(reference.tag, manifest.digest)
+        references = [d.digest for d in (*manifest.blobs, *manifest.manifests)]
+        # Check and commit inside the fence, so no collection deletes in between.
+        async with self.blobs.fence.protect(self.name, references, manifest=manifest.digest):
+            await self._check_references(manifest)
+            await self.blobs.store.put(manifest.digest, body)
+            await self.driver.put_content(
+                paths.revision_link(self.name, manifest.digest), paths.link_content(manifest.digest)
+            )
+            self.tags.metadata.changed()
+            if manifest.subject is not None:
+                await self.referrers.add(manifest.subject.digest, manifest.digest)
+            if reference.tag is not None:
+                await self.tags.tag(reference.tag, manifest.digest)
         self.cache.put(StoredManifest(manifest.digest, manifest.media_type, body))
         return manifest
 
     async def tag(self, tag: Tag, digest: Digest) -> None:
         """Point ``tag`` at a manifest this repository holds."""
-        if not await self.exists(digest):
-            raise ManifestUnknown(str(digest))
-        await self.tags.tag(tag, digest)
+        # A tag keeps a manifest from ``--delete-untagged``: fenced like a push.
+        async with self.blobs.fence.protect(self.name, manifest=digest):
+            if not await self.exists(digest):
+                raise ManifestUnknown(str(digest))
+            await self.tags.tag(tag, digest)
 
     async def _check_references(self, manifest: Manifest) -> None:
         # Read from storage, never the cache: a push must not commit a manifest

@@ -157,7 +157,10 @@ def _media_type(document: Mapping[str, Any], content_type: str) -> str:
     declared = document.get("mediaType")
     if declared is not None and not isinstance(declared, str):
         raise ManifestInvalid("mediaType must be a string")
-    if document.get("schemaVersion") == 1 or content_type in SCHEMA1_TYPES or declared in SCHEMA1_TYPES:
+    # ``type() is int``: JSON true/false and 2.0 are not schema versions (True == 1 in Python).
+    version = document.get("schemaVersion")
+    version = version if type(version) is int else None
+    if version == 1 or content_type in SCHEMA1_TYPES or declared in SCHEMA1_TYPES:
         raise ManifestInvalid(
             "Docker schema1 manifests are not supported: push with a current client (schema2 or OCI)"
         )
@@ -169,7 +172,7 @@ def _media_type(document: Mapping[str, Any], content_type: str) -> str:
         media_type = declared or (OCI_INDEX if "manifests" in document else OCI_MANIFEST)
     if media_type not in MANIFEST_TYPES:
         raise ManifestInvalid(f"unsupported manifest media type {media_type!r}")
-    if document.get("schemaVersion") != 2:
+    if version != 2:
         raise ManifestInvalid("schemaVersion must be 2")
     return media_type
 
@@ -179,8 +182,6 @@ def _parse_image(document: Mapping[str, Any], *, media_type: str, digest: Digest
         raise ManifestInvalid(f"{media_type} must not have a manifests field")
     config = _descriptor(document.get("config"), "config")
     layers = _descriptors(document.get("layers", []), "layers")
-    if media_type == DOCKER_MANIFEST and not document.get("layers"):
-        raise ManifestInvalid("a Docker image manifest needs at least one layer")
     return Manifest(
         media_type=media_type,
         digest=digest,

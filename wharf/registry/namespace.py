@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from wharf.registry import paths
 from wharf.registry.blobs import BlobStore, RepositoryBlobs
+from wharf.registry.fence import Fence
 from wharf.registry.generation import Generation, LocalGeneration
 from wharf.registry.manifests import ManifestCache, Manifests
 from wharf.registry.metadata import MetadataCache
@@ -48,9 +49,11 @@ class Registry:
         self.uploads = Uploads(driver)
         self.manifest_cache = manifest_cache if manifest_cache is not None else ManifestCache()
         self.metadata = MetadataCache(generation if generation is not None else LocalGeneration())
+        #: shared by writers and the garbage collector (``wharf.registry.fence``)
+        self.fence = Fence(driver)
 
     def repository(self, name: RepositoryName) -> Repository:
-        blobs = RepositoryBlobs(self.blobs, name, metadata=self.metadata)
+        blobs = RepositoryBlobs(self.blobs, name, metadata=self.metadata, fence=self.fence)
         tags = Tags(self.driver, name, metadata=self.metadata)
         referrers = Referrers(self.driver, name)
         manifests = Manifests(

@@ -11,11 +11,12 @@ or a request served by another worker) rebuilds it by reading the data back.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import uuid
 import weakref
 from collections import OrderedDict
-from collections.abc import AsyncIterable
+from collections.abc import AsyncIterable, AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
@@ -27,7 +28,7 @@ from wharf.registry import paths
 from wharf.registry.blobs import RepositoryBlobs
 from wharf.reference import RepositoryName
 from wharf.storage.cache.base import BlobDescriptor
-from wharf.storage.driver import FileWriter, PathNotFound, StorageDriver, StorageFull
+from wharf.storage.driver import FileWriter, Locker, PathNotFound, StorageDriver, StorageFull
 
 __all__ = ["ChunkRange", "UploadStatus", "Uploads", "parse_upload_id"]
 
@@ -59,12 +60,14 @@ class ChunkRange:
 
     @classmethod
     def parse(cls, text: str) -> ChunkRange:
-        match = re.fullmatch(r"(?:bytes[ =])?(\d{1,18})-(\d{1,18})(?:/(?:\d+|\*))?", text.strip())
+        match = re.fullmatch(r"(?:bytes[ =])?(\d{1,18})-(\d{1,18})(?:/(\d{1,18}|\*))?", text.strip())
         if not match:
             raise RangeInvalid(f"malformed Content-Range {text[:100]!r}", message="invalid content range")
         start, end = int(match[1]), int(match[2])
         if end < start:
             raise RangeInvalid(f"Content-Range {text[:100]!r} ends before it starts")
+        if match[3] not in (None, "*") and end >= int(match[3]):
+            raise RangeInvalid(f"Content-Range {text[:100]!r} ends past its own total length")
         return cls(start, end)
 
     @property
@@ -110,10 +113,26 @@ class Uploads:
             lock = self._locks[upload_id] = asyncio.Lock()
         return lock
 
-    async def start(self, name: RepositoryName) -> UploadStatus:
+    @contextlib.asynccontextmanager
+    async def _exclusive(self, name: RepositoryName, upload_id: str) -> AsyncIterator[None]:
+        """Sole use of a session: across this process's tasks, and across processes where the driver
+        can lock. Without the second, a worker could publish a session (move its data into the
+        content store) while another worker still appends to that file, which would then be the
+        published blob's."""
+        async with self._lock(upload_id), contextlib.AsyncExitStack() as stack:
+            if isinstance(self.driver, Locker):
+                try:
+                    await stack.enter_async_context(self.driver.lock(paths.upload_started_at(name, upload_id)))
+                except PathNotFound:
+                    raise BlobUploadUnknown(f"unknown upload {upload_id}") from None
+            yield
+
+    async def start(self, name: RepositoryName, *, algorithm: str = "sha256") -> UploadStatus:
+        """A new, empty session; its bytes are hashed with ``algorithm`` as they arrive."""
         upload_id = str(uuid.uuid4())
         started = datetime.now(timezone.utc).isoformat().replace("+00:00", "Z").encode()
         await self.driver.put_content(paths.upload_started_at(name, upload_id), started)
+        self._hashes.put(upload_id, 0, new_hasher(algorithm))
         return UploadStatus(id=upload_id, name=name, size=0)
 
     async def status(self, name: RepositoryName, upload_id: str) -> UploadStatus:
@@ -137,7 +156,7 @@ class Uploads:
         length: int | None = None,
     ) -> UploadStatus:
         """Add ``body`` to the session; ``chunk`` (a Content-Range) must start where the data ends."""
-        async with self._lock(upload_id):
+        async with self._exclusive(name, upload_id):
             status = await self.status(name, upload_id)
             return await self._append(status, body, chunk=chunk, length=length)
 
@@ -179,11 +198,12 @@ class Uploads:
         self._hashes.put(status.id, size, hasher)
         return UploadStatus(id=status.id, name=status.name, size=size)
 
-    async def _hasher(self, status: UploadStatus, algorithm: str = "sha256") -> Hasher:
+    async def _hasher(self, status: UploadStatus, algorithm: str | None = None) -> Hasher:
+        """The session's running hash; ``None`` continues whichever algorithm it runs (sha256 if none)."""
         hasher = self._hashes.take(status.id, status.size)
-        if hasher is not None and getattr(hasher, "name", algorithm) == algorithm:
+        if hasher is not None and algorithm in (None, getattr(hasher, "name", algorithm)):
             return hasher
-        return await self._rehash(status, algorithm)
+        return await self._rehash(status, algorithm or "sha256")
 
     async def _rehash(self, status: UploadStatus, algorithm: str) -> Hasher:
         """Hash what the session holds so far (after a restart, or for another algorithm)."""
@@ -207,7 +227,7 @@ class Uploads:
     ) -> BlobDescriptor:
         """Finish the session: append the last ``body``, verify ``digest``, publish the blob."""
         name = blobs.name
-        async with self._lock(upload_id):
+        async with self._exclusive(name, upload_id):
             status = await self.status(name, upload_id)
             if body is not None:
                 status = await self._append(status, body, chunk=chunk, length=length)
@@ -224,13 +244,16 @@ class Uploads:
         if status.size == 0:
             # An empty blob: no data file was ever written.
             await self.driver.put_content(source, b"")
-        descriptor = await blobs.store.ingest(digest, source=source, size=status.size)
-        await blobs.link(digest)
+        # Under the fence: ``ingest`` may find the blob already stored and rely on
+        # it, which a collection must not delete before the link is written.
+        async with blobs.fence.protect(blobs.name, (digest,)):
+            descriptor = await blobs.store.ingest(digest, source=source, size=status.size)
+            await blobs.link(digest)
         await self._discard(status.name, status.id)
         return descriptor
 
     async def cancel(self, name: RepositoryName, upload_id: str) -> None:
-        async with self._lock(upload_id):
+        async with self._exclusive(name, upload_id):
             await self.status(name, upload_id)
             await self._discard(name, upload_id)
 
@@ -245,7 +268,7 @@ class Uploads:
         self, blobs: RepositoryBlobs, digest: Digest, body: AsyncIterable[bytes], *, length: int | None
     ) -> BlobDescriptor:
         """A whole blob in one request (``POST ?digest=``): a session that lives for one request."""
-        status = await self.start(blobs.name)
+        status = await self.start(blobs.name, algorithm=digest.algorithm)
         try:
             return await self.commit(blobs, status.id, digest, body, length=length)
         except BaseException:

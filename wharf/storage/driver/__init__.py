@@ -5,15 +5,22 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from wharf.storage.driver.base import (
+    BulkDeleter,
+    BulkReader,
     FileInfo,
+    FileWalker,
     FileWriter,
     InvalidOffset,
     InvalidPath,
     LocalFiles,
+    Locker,
     PathNotFound,
     StorageDriver,
     StorageError,
     StorageFull,
+    delete_all,
+    files_under,
+    read_all,
     walk,
 )
 from wharf.storage.driver.filesystem import FilesystemDriver
@@ -21,17 +28,24 @@ from wharf.storage.driver.memory import MemoryDriver
 
 __all__ = [
     "DRIVERS",
+    "BulkDeleter",
+    "BulkReader",
     "FileInfo",
+    "FileWalker",
     "FileWriter",
     "FilesystemDriver",
     "InvalidOffset",
     "InvalidPath",
     "LocalFiles",
+    "Locker",
     "MemoryDriver",
     "PathNotFound",
     "StorageDriver",
     "StorageError",
     "StorageFull",
+    "delete_all",
+    "files_under",
+    "read_all",
     "walk",
 ]
 

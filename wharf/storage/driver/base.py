@@ -21,22 +21,31 @@ Contract every driver keeps (checked by ``tests/conformance/driver_suite.py``):
 
 from __future__ import annotations
 
+import asyncio
 import re
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 __all__ = [
+    "BulkDeleter",
+    "BulkReader",
     "FileInfo",
+    "FileWalker",
     "FileWriter",
     "InvalidOffset",
     "InvalidPath",
     "LocalFiles",
+    "Locker",
     "PathNotFound",
     "StorageDriver",
     "StorageError",
     "StorageFull",
     "check_path",
+    "delete_all",
+    "files_under",
+    "read_all",
     "walk",
 ]
 
@@ -147,6 +156,56 @@ class LocalFiles(Protocol):
     def local_path(self, path: str) -> str: ...
 
 
+@runtime_checkable
+class Locker(Protocol):
+    """Optional capability: an exclusive lock that every process using the store respects.
+
+    Upload sessions take one while they append or publish, so two workers of one
+    registry never write to, or publish, a session at the same time. A driver
+    only one process can use (``inmemory``) needs none.
+    """
+
+    def lock(self, path: str) -> AbstractAsyncContextManager[None]:
+        """Hold the lock on the object at ``path`` (``PathNotFound`` if there is none) for the block."""
+        ...
+
+
+@runtime_checkable
+class FileWalker(Protocol):
+    """Optional capability: list every object below a path in one call.
+
+    The garbage collector walks the whole tree; ``walk`` pays a call (and, on
+    disk, a thread hop) per directory and per file, a driver with this
+    capability pays one per call.
+    """
+
+    async def walk_files(self, path: str, *, prune: Callable[[str], bool] | None = None) -> list[str]:
+        """The paths of every object (not directory) below ``path``, sorted; none if it is missing.
+
+        A directory for which ``prune(its path)`` is true is not entered: it is
+        listed itself, as its path with a trailing ``/``.
+        """
+        ...
+
+
+@runtime_checkable
+class BulkDeleter(Protocol):
+    """Optional capability: delete many paths in one call (the collector's sweep)."""
+
+    async def delete_all(self, paths: Sequence[str]) -> int:
+        """``delete`` each path (a missing one is no error); returns the bytes of the objects removed."""
+        ...
+
+
+@runtime_checkable
+class BulkReader(Protocol):
+    """Optional capability: read many small objects in one call (the collector reads every manifest)."""
+
+    async def get_contents(self, paths: Sequence[str]) -> list[bytes | None]:
+        """Each object's whole content, in order; None where there is none."""
+        ...
+
+
 def check_path(path: str, *, driver: str = "") -> str:
     """Return ``path`` if it is a valid driver path, else raise ``InvalidPath``."""
     if not _PATH.fullmatch(path) or "/../" in f"{path}/" or "/./" in f"{path}/":
@@ -173,3 +232,66 @@ async def walk(driver: StorageDriver, path: str) -> AsyncIterator[FileInfo]:
         if info.is_dir:
             async for below in walk(driver, child):
                 yield below
+
+
+async def files_under(
+    driver: StorageDriver, path: str, *, prune: Callable[[str], bool] | None = None
+) -> list[str]:
+    """``FileWalker.walk_files`` where the driver has it, else the same built on ``list`` and ``stat``."""
+    if isinstance(driver, FileWalker):
+        return await driver.walk_files(path, prune=prune)
+    found: list[str] = []
+    pending = [path]
+    while pending:
+        try:
+            children = await driver.list(pending.pop())
+        except PathNotFound:
+            continue
+        for child in children:
+            try:
+                info = await driver.stat(child)
+            except PathNotFound:
+                continue
+            if not info.is_dir:
+                found.append(child)
+            elif prune is not None and prune(child):
+                found.append(f"{child}/")
+            else:
+                pending.append(child)
+    return sorted(found)
+
+
+async def delete_all(driver: StorageDriver, paths: Sequence[str]) -> int:
+    """Delete each path (a missing one is no error) and return the bytes freed: ``BulkDeleter`` where
+    the driver has it, else ``walk`` (for the sizes) and ``delete``."""
+    if isinstance(driver, BulkDeleter):
+        return await driver.delete_all(paths)
+    semaphore = asyncio.Semaphore(32)
+
+    async def delete(path: str) -> int:
+        async with semaphore:
+            try:
+                info = await driver.stat(path)
+                size = info.size if not info.is_dir else sum([i.size async for i in walk(driver, path)])
+                await driver.delete(path)
+            except PathNotFound:
+                return 0
+            return size
+
+    return sum(await asyncio.gather(*map(delete, paths)))
+
+
+async def read_all(driver: StorageDriver, paths: Sequence[str]) -> list[bytes | None]:
+    """Each object's content (None if missing): ``get_contents`` where the driver has it."""
+    if isinstance(driver, BulkReader):
+        return await driver.get_contents(paths)
+    semaphore = asyncio.Semaphore(32)
+
+    async def read(path: str) -> bytes | None:
+        async with semaphore:
+            try:
+                return await driver.get_content(path)
+            except PathNotFound:
+                return None
+
+    return list(await asyncio.gather(*map(read, paths)))

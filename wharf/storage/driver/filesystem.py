@@ -19,6 +19,8 @@ thread (at most ``max_threads`` at once), never on the event loop.
   as ``cancel`` does, then re-raises: ``StorageFull`` when the disk or a quota
   is full (so the API can answer 507 and the upload release its data), else
   the ``OSError``.
+- ``lock`` is an advisory ``flock`` on the object's file: it excludes the
+  other processes of this host that share the root, not other hosts.
 - A directory is not an object: ``get_content`` and ``reader`` on one raise
   ``PathNotFound``, and so does ``list`` on a file. Writing where a directory
   is, or below a file, raises ``StorageError``. ``delete`` leaves emptied
@@ -28,14 +30,16 @@ thread (at most ``max_threads`` at once), never on the event loop.
 from __future__ import annotations
 
 import errno
+import fcntl
 import io
 import os
+import re
 import shutil
 import stat
 import uuid
 import weakref
-from collections.abc import AsyncGenerator, Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
 from typing import TypeVar, TypeVarTuple
 
 import anyio
@@ -60,12 +64,14 @@ CHUNK_SIZE = 1 << 20
 TEMP_PREFIX = ".tmp-"
 
 _NAME = "filesystem"
+#: seconds between attempts to take a ``lock`` another holder has
+_LOCK_POLL = 0.01
 _T = TypeVar("_T")
 _Ts = TypeVarTuple("_Ts")
 
 
 class FilesystemDriver:
-    """Objects are files under ``root``; implements ``StorageDriver`` and ``LocalFiles``."""
+    """Files under ``root``: ``StorageDriver``, ``LocalFiles``, ``Locker``, ``FileWalker``, ``BulkReader``."""
 
     name = _NAME
 
@@ -107,6 +113,91 @@ class FilesystemDriver:
                 return _LocalWriter(self._limiter, path, full, fd, temp=None, size=size)
             temp, fd = await self._run(path, full, _open_temp)
             return _LocalWriter(self._limiter, path, full, fd, temp=temp, size=0)
+
+    async def get_contents(self, paths: Sequence[str]) -> list[bytes | None]:
+        """Many small files in one worker thread (``BulkReader``); None for a missing one."""
+        targets = [(path, self._full(path)) for path in paths]
+        return await anyio.to_thread.run_sync(self._read_many, targets, limiter=self._limiter)
+
+    def _read_many(self, targets: list[tuple[str, str]]) -> list[bytes | None]:
+        found: list[bytes | None] = []
+        for path, full in targets:
+            try:
+                with _reading(path):
+                    found.append(self._read_confined(path, full))
+            except PathNotFound:
+                found.append(None)
+        return found
+
+    def _read_confined(self, path: str, full: str) -> bytes:
+        """Read ``full`` if it lies under the root: checked on the opened file, cheaper than ``realpath``."""
+        try:
+            fd = os.open(full, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
+        except OSError as exc:
+            if exc.errno != errno.ELOOP:
+                raise
+            return _read_file(self._confine(full, path))  # the file itself is a symbolic link
+        with os.fdopen(fd, "rb") as file:
+            opened = _opened_path(fd, full)
+            if os.path.commonpath([self._root, opened]) != self._root:
+                raise InvalidPath(path, driver=_NAME, reason="resolves outside the root")
+            return file.read()
+
+    @asynccontextmanager
+    async def lock(self, path: str) -> AsyncIterator[None]:
+        """``Locker``: an advisory ``flock`` on the file, which every process on this host respects.
+
+        A waiter polls a non-blocking ``flock`` instead of parking a worker thread.
+        """
+        full = self._full(path)
+        with _reading(path):
+            fd = await self._run(path, full, _open_for_lock)
+        try:
+            while not _try_lock(fd):
+                await anyio.sleep(_LOCK_POLL)
+            yield
+        finally:
+            os.close(fd)  # releases the lock
+
+    async def walk_files(self, path: str, *, prune: Callable[[str], bool] | None = None) -> list[str]:
+        """Every file below ``path`` (``FileWalker``): one scandir walk in one worker thread."""
+        full = self._full(path)
+        try:
+            with _reading(path):
+                return await self._run(path, full, _walk_files, path, prune)
+        except PathNotFound:
+            return []
+
+    async def delete_all(self, paths: Sequence[str]) -> int:
+        """Delete each path and everything under it, in one worker thread (``BulkDeleter``)."""
+        targets = [(path, self._full(path)) for path in paths]
+        return await anyio.to_thread.run_sync(self._delete_many, targets, limiter=self._limiter)
+
+    def _delete_many(self, targets: list[tuple[str, str]]) -> int:
+        freed = 0
+        for path, full in targets:
+            try:
+                with _reading(path):
+                    freed += self._delete_confined(path, full)
+            except PathNotFound:
+                continue
+        return freed
+
+    def _delete_confined(self, path: str, full: str) -> int:
+        """Delete relative to the parent directory, after checking where that really is; the bytes freed."""
+        parent, name = os.path.split(full)
+        fd = os.open(parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            opened = _opened_path(fd, parent)
+            if os.path.commonpath([self._root, opened]) != self._root:
+                raise InvalidPath(path, driver=_NAME, reason="resolves outside the root")
+            st = os.lstat(name, dir_fd=fd)
+            if not stat.S_ISDIR(st.st_mode):
+                os.unlink(name, dir_fd=fd)
+                return st.st_size
+            return _remove_directory(name, fd)
+        finally:
+            os.close(fd)
 
     async def stat(self, path: str) -> FileInfo:
         full = self._full(path)
@@ -291,6 +382,19 @@ def _open_at(full: str, offset: int, path: str) -> io.FileIO:
     return file
 
 
+def _open_for_lock(full: str) -> int:
+    return os.open(full, os.O_RDONLY | os.O_CLOEXEC)
+
+
+def _try_lock(fd: int) -> bool:
+    """Take the exclusive ``flock`` on ``fd`` if it is free (a non-blocking call, fine on the loop)."""
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
+
+
 def _write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
@@ -302,17 +406,76 @@ def _list_names(full: str) -> list[str]:
         return sorted(entry.name for entry in entries if _listable(entry.name))
 
 
+def _remove_directory(name: str, dir_fd: int) -> int:
+    """Remove directory ``name`` of ``dir_fd`` with all it holds; the bytes of the files removed.
+
+    The common case, a directory of a few files (a blob's, a link's), costs a
+    listing, an unlink per file and a ``rmdir``.
+    """
+    fd = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd)
+    freed = 0
+    try:
+        with os.scandir(fd) as entries:
+            for entry in entries:
+                if entry.is_dir(follow_symlinks=False):
+                    freed += _remove_directory(entry.name, fd)
+                else:
+                    freed += entry.stat(follow_symlinks=False).st_size
+                    os.unlink(entry.name, dir_fd=fd)
+    finally:
+        os.close(fd)
+    os.rmdir(name, dir_fd=dir_fd)
+    return freed
+
+
+def _opened_path(fd: int, full: str) -> str:
+    """The real path of an open file: from ``/proc`` where there is one, else ``realpath``."""
+    try:
+        return os.readlink(f"/proc/self/fd/{fd}")
+    except OSError:
+        return os.path.realpath(full)
+
+
+def _walk_files(full: str, path: str, prune: Callable[[str], bool] | None) -> list[str]:
+    """The driver paths of the regular files below ``full`` (driver path ``path``), sorted.
+
+    Symbolic links are not followed, and names ``list`` hides are skipped. A
+    directory for which ``prune`` is true is listed as ``<its path>/`` and not
+    entered. A directory removed while we walk is simply empty; ``full`` itself
+    must exist.
+    """
+    found: list[str] = []
+    pending = [(path, full)]
+    while pending:
+        driver_path, directory = pending.pop()
+        try:
+            with os.scandir(directory) as entries:
+                for entry in entries:
+                    if not _listable(entry.name):
+                        continue
+                    name = f"{driver_path}/{entry.name}"
+                    if not entry.is_dir(follow_symlinks=False):
+                        if entry.is_file(follow_symlinks=False):
+                            found.append(name)
+                    elif prune is not None and prune(name):
+                        found.append(f"{name}/")
+                    else:
+                        pending.append((name, entry.path))
+        except (FileNotFoundError, NotADirectoryError):
+            if directory == full:
+                raise
+    found.sort()
+    return found
+
+
 def _listable(name: str) -> bool:
     """Hide temporary files and names no driver path could hold (``lost+found``)."""
-    return not name.startswith(TEMP_PREFIX) and _valid_name(name)
+    return not name.startswith(TEMP_PREFIX) and _COMPONENT.fullmatch(name) is not None and name not in _DOTS
 
 
-def _valid_name(name: str) -> bool:
-    try:
-        check_path(f"/{name}")
-    except InvalidPath:
-        return False
-    return True
+#: one component of a driver path (``check_path``'s grammar), checked on its own because walks meet many
+_COMPONENT = re.compile(r"[A-Za-z0-9._-]+")
+_DOTS = frozenset({".", ".."})
 
 
 def _move_into(full_dest: str, real_source: str) -> None:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import bisect
 import time
-from collections.abc import AsyncGenerator, Sequence
+from collections.abc import AsyncGenerator, Callable, Sequence
 from dataclasses import dataclass
 
 from wharf.storage.driver.base import (
@@ -43,7 +43,7 @@ class _Object:
 
 
 class MemoryDriver:
-    """Objects kept in memory; implements ``StorageDriver``."""
+    """Objects in memory; implements ``StorageDriver``, ``FileWalker``, ``BulkReader``, ``BulkDeleter``."""
 
     name = _NAME
 
@@ -67,6 +67,33 @@ class MemoryDriver:
         self._check_writable(check_path(path, driver=_NAME))
         existing = self._objects.get(path) if append else None
         return _MemoryWriter(self, path, existing.data if existing else b"")
+
+    async def get_contents(self, paths: Sequence[str]) -> list[bytes | None]:
+        """Many objects at once (``BulkReader``)."""
+        return [obj.data if (obj := self._objects.get(check_path(p, driver=_NAME))) else None for p in paths]
+
+    async def walk_files(self, path: str, *, prune: Callable[[str], bool] | None = None) -> list[str]:
+        """Every object below ``path`` (``FileWalker``), from the sorted path list."""
+        check_path(path, driver=_NAME)
+        below = self._below(path)
+        if prune is None:
+            return list(below)
+        found: set[str] = set()
+        pruned: dict[str, bool] = {}
+        for p in below:
+            directory = _pruned_ancestor(p, path, prune, pruned)
+            found.add(p if directory is None else f"{directory}/")
+        return sorted(found)
+
+    async def delete_all(self, paths: Sequence[str]) -> int:
+        """``delete`` each path, skipping missing ones; the bytes freed (``BulkDeleter``)."""
+        freed = 0
+        for p in paths:
+            check_path(p, driver=_NAME)
+            for doomed in [p] if p in self._objects else list(self._below(p)):
+                freed += len(self._objects[doomed].data)
+                self._remove(doomed)
+        return freed
 
     async def stat(self, path: str) -> FileInfo:
         check_path(path, driver=_NAME)
@@ -177,6 +204,18 @@ async def _chunks(data: bytes, offset: int) -> AsyncGenerator[bytes, None]:
     view = memoryview(data)
     for start in range(offset, len(data), CHUNK_SIZE):
         yield bytes(view[start : start + CHUNK_SIZE])
+
+
+def _pruned_ancestor(path: str, top: str, prune: Callable[[str], bool], seen: dict[str, bool]) -> str | None:
+    """The outermost directory between ``top`` and ``path`` that ``prune`` stops at, if any."""
+    directory = top
+    for part in path[len(top) + 1 :].split("/")[:-1]:
+        directory = f"{directory}/{part}"
+        if directory not in seen:
+            seen[directory] = prune(directory)
+        if seen[directory]:
+            return directory
+    return None
 
 
 def _under(paths: list[str], path: str) -> list[str]:
