@@ -3,31 +3,56 @@
 ``{name:path}`` takes a repository name with its slashes; the fixed words
 after it (``blobs``, ``manifests``, ``tags``, ``referrers``) anchor the match.
 The upload routes come before the blob routes so ``blobs/uploads/`` is never
-read as a blob digest.
+read as a blob digest. Each path is one route whose handler picks by method,
+so a 405 names every method the path allows in its ``Allow`` header.
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
+from starlette.requests import Request
+from starlette.responses import Response
 from starlette.routing import Route
 
 from wharf.api import blobs, listings, manifests, system, uploads
 
+Handler = Callable[[Request], Awaitable[Response]]
+
 NAME = "/v2/{name:path}"
 
+
+def route(path: str, **handlers: Handler) -> Route:
+    """One path served by a handler per method: ``route(path, GET=..., PUT=...)`` (GET serves HEAD too)."""
+    table = {method: handler for method, handler in handlers.items()}
+    if "GET" in table:
+        table.setdefault("HEAD", table["GET"])
+
+    async def dispatch(request: Request) -> Response:
+        return await table[request.method](request)
+
+    return Route(path, dispatch, methods=list(table), name=path)
+
+
 ROUTES = [
-    Route("/v2/", system.api_version, methods=["GET", "HEAD"]),
-    Route("/v2/_catalog", listings.catalog, methods=["GET"]),
-    Route(f"{NAME}/tags/list", listings.list_tags, methods=["GET"]),
-    Route(f"{NAME}/referrers/{{digest}}", listings.list_referrers, methods=["GET"]),
-    Route(f"{NAME}/manifests/{{reference}}", manifests.get_manifest, methods=["GET", "HEAD"]),
-    Route(f"{NAME}/manifests/{{reference}}", manifests.put_manifest, methods=["PUT"]),
-    Route(f"{NAME}/manifests/{{reference}}", manifests.delete_manifest, methods=["DELETE"]),
-    Route(f"{NAME}/blobs/uploads/", uploads.start_upload, methods=["POST"]),
-    Route(f"{NAME}/blobs/uploads/{{uuid}}", uploads.patch_upload, methods=["PATCH"]),
-    Route(f"{NAME}/blobs/uploads/{{uuid}}", uploads.finish_upload, methods=["PUT"]),
-    Route(f"{NAME}/blobs/uploads/{{uuid}}", uploads.upload_status, methods=["GET"]),
-    Route(f"{NAME}/blobs/uploads/{{uuid}}", uploads.cancel_upload, methods=["DELETE"]),
-    Route(f"{NAME}/blobs/{{digest}}", blobs.get_blob, methods=["GET", "HEAD"]),
-    Route(f"{NAME}/blobs/{{digest}}", blobs.delete_blob, methods=["DELETE"]),
-    Route("/debug/health", system.health, methods=["GET", "HEAD"]),
+    route("/v2/", GET=system.api_version),
+    route("/v2/_catalog", GET=listings.catalog),
+    route(f"{NAME}/tags/list", GET=listings.list_tags),
+    route(f"{NAME}/referrers/{{digest}}", GET=listings.list_referrers),
+    route(
+        f"{NAME}/manifests/{{reference}}",
+        GET=manifests.get_manifest,
+        PUT=manifests.put_manifest,
+        DELETE=manifests.delete_manifest,
+    ),
+    route(f"{NAME}/blobs/uploads/", POST=uploads.start_upload),
+    route(
+        f"{NAME}/blobs/uploads/{{uuid}}",
+        GET=uploads.upload_status,
+        PATCH=uploads.patch_upload,
+        PUT=uploads.finish_upload,
+        DELETE=uploads.cancel_upload,
+    ),
+    route(f"{NAME}/blobs/{{digest}}", GET=blobs.get_blob, DELETE=blobs.delete_blob),
+    route("/debug/health", GET=system.health),
 ]

@@ -122,7 +122,9 @@ def _load_json(body: bytes) -> dict[str, Any]:
     if _too_deep(body):
         raise ManifestInvalid(f"manifest JSON nests deeper than {MAX_DEPTH} levels")
     try:
-        document = json.loads(body)
+        # UTF-8 only (RFC 8259, 8.1): ``json.loads`` would take UTF-16 and UTF-32
+        # bytes too, which no other registry or client reads as a manifest.
+        document = json.loads(body.decode("utf-8"))
     except (ValueError, UnicodeDecodeError) as exc:
         raise ManifestInvalid(f"manifest is not valid JSON: {exc}") from None
     if not isinstance(document, dict):
