@@ -73,9 +73,10 @@ class Sizes:
     gc_images: int = 2000
     gc_repos: int = 100
     gc_layer: int = 16 << 10
-    #: times a whole listing is fetched, and a paged listing walked, per round
+    #: times a whole listing is fetched, and a paged listing walked, per round, within ``budget`` seconds each
     listings: int = 10
     walks: int = 5
+    budget: float = 20.0
     #: connections used to push tags, repositories and GC images
     push_concurrency: int = 32
 
@@ -397,18 +398,29 @@ async def _push_blobs(conn: AsyncConn, repo: str, image: Image) -> None:
 def _measure_listing(
     b: Bench, server: Server, path: str, key: str, expected: int
 ) -> tuple[float, float, int]:
-    """Median ms of a whole listing, median ms of walking it in pages, and the number of pages."""
+    """Median ms of a whole listing, median ms of walking it in pages, and the number of pages.
+
+    Each is repeated ``listings``/``walks`` times, or fewer when a slow server uses up the time budget.
+    """
     s = b.sizes
-    wholes, walks, pages = [], [], 0
+    wholes: list[float] = []
+    walks: list[float] = []
+    pages = 0
     with SyncConn(server.port) as conn:
+        deadline = time.monotonic() + s.budget
         for _ in range(s.listings):
+            if wholes and time.monotonic() > deadline:
+                break
             started = time.perf_counter()
             response = expect(conn.request("GET", path), 200, what=f"GET {path}")
             wholes.append(time.perf_counter() - started)
             found = len(json.loads(response.body).get(key) or [])
             if found != expected:
                 b.results.note(f"{server.kind}: GET {path.split('?')[0]} listed {found} of {expected} {key}")
+        deadline = time.monotonic() + s.budget
         for _ in range(s.walks):
+            if walks and time.monotonic() > deadline:
+                break
             started = time.perf_counter()
             items, pages = _walk(conn, f"{path}?n={s.page}", key, max_pages=expected // s.page + 10)
             walks.append(time.perf_counter() - started)

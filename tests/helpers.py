@@ -74,7 +74,9 @@ def index_manifest(children: list[tuple[bytes, str]], *, media_type: str = OCI_I
 
 
 async def push_blob(client: httpx.AsyncClient, name: str, blob: Blob) -> httpx.Response:
-    response = await client.post(f"/v2/{name}/blobs/uploads/", params={"digest": blob.digest}, content=blob.data)
+    response = await client.post(
+        f"/v2/{name}/blobs/uploads/", params={"digest": blob.digest}, content=blob.data
+    )
     assert response.status_code == 201, response.text
     return response
 

@@ -33,8 +33,8 @@ _log = logging.getLogger("wharf")
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="wharf",
-        description="wharf: a container image registry (Docker Registry HTTP API V2 and OCI Distribution 1.1). "
-        "It reads distribution's config.yml and serves distribution's storage layout.",
+        description="wharf: a container image registry (Docker Registry HTTP API V2 and OCI "
+        "Distribution 1.1). It reads distribution's config.yml and serves distribution's storage layout.",
     )
     parser.add_argument("--version", action="version", version=f"wharf {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")

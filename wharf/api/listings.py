@@ -10,8 +10,8 @@ from starlette.responses import Response
 
 from wharf.api import params
 from wharf.api.responses import json_response
-from wharf.errors import ManifestUnknown
 from wharf.digest import Digest
+from wharf.errors import ManifestUnknown
 from wharf.registry.mediatypes import OCI_INDEX, Descriptor, parse_manifest
 from wharf.registry.namespace import Repository
 

@@ -73,7 +73,9 @@ def digest_algorithm(request: Request) -> str:
     if text is None:
         return "sha256"
     if text not in ALGORITHMS:
-        raise DigestInvalid(f"unsupported digest algorithm {text[:40]!r}", message="unsupported digest algorithm")
+        raise DigestInvalid(
+            f"unsupported digest algorithm {text[:40]!r}", message="unsupported digest algorithm"
+        )
     return text
 
 
@@ -92,7 +94,7 @@ def content_length(request: Request) -> int | None:
     text = request.headers.get("content-length")
     if text is None:
         return None
-    if not text.isdigit() or len(text) > 18:
+    if not _is_decimal(text) or len(text) > 18:
         raise SizeInvalid(f"invalid Content-Length {text[:40]!r}")
     return int(text)
 
@@ -142,9 +144,14 @@ def page(request: Request, *, maximum: int | None = None) -> Page:
     text = request.query_params.get("n")
     n: int | None = None
     if text is not None and text != "":
-        if not text.isdigit() or len(text) > 12:
+        if not _is_decimal(text) or len(text) > 12:
             raise PaginationInvalid({"n": text[:40]})
         n = int(text)
     if maximum is not None:
         n = maximum if n is None else min(n, maximum)
     return Page(n=n, last=request.query_params.get("last") or None)
+
+
+def _is_decimal(text: str) -> bool:
+    """ASCII digits only: ``str.isdigit`` also takes ``²`` and ``١``, which ``int`` then refuses or reads."""
+    return text.isascii() and text.isdigit()

@@ -15,11 +15,11 @@ from dataclasses import dataclass
 
 from wharf.digest import Digest
 from wharf.errors import BlobUnknown
+from wharf.reference import RepositoryName
 from wharf.registry import paths
 from wharf.registry.fence import Fence
 from wharf.registry.mediatypes import OCTET_STREAM
 from wharf.registry.metadata import MetadataCache
-from wharf.reference import RepositoryName
 from wharf.storage.cache.base import BlobDescriptor, BlobDescriptorCache
 from wharf.storage.driver import LocalFiles, PathNotFound, StorageDriver, delete_all
 

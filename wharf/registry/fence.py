@@ -71,6 +71,7 @@ import os
 import struct
 import time
 import uuid
+import weakref
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
 from typing import Protocol
@@ -494,23 +495,39 @@ def _written_ns(name: str) -> int:
 # --------------------------------------------------------------------------- the fence
 
 
-class Fence:
-    """Shared by one registry's writers and its garbage collector (see the module docstring)."""
+class _InProcess:
+    """What the fences of one driver share within a process."""
 
     def __init__(self, driver: StorageDriver) -> None:
-        self.driver = driver
-        self._local = _RWLock()
-        self._journal = _Journal(driver)
-        self._process: _ProcessLock
-        self._lease: _Lease | None = None
+        self.lock = _RWLock()
+        self.lease: _Lease | None = None
+        self.process: _ProcessLock
         if isinstance(driver, LocalFiles):
-            self._process = _FileLocks(
+            self.process = _FileLocks(
                 driver.local_path(paths.gc_fence()),
                 driver.local_path(paths.gc_gate()),
                 driver.local_path(paths.gc_running()),
             )
         else:
-            self._process = _NoProcessLock()
+            self.process = _NoProcessLock()
+
+
+#: by driver object, so that registries sharing one driver (tests, tools) share one fence
+_IN_PROCESS: weakref.WeakKeyDictionary[StorageDriver, _InProcess] = weakref.WeakKeyDictionary()
+
+
+class Fence:
+    """Shared by one registry's writers and its garbage collector (see the module docstring)."""
+
+    def __init__(self, driver: StorageDriver) -> None:
+        self.driver = driver
+        shared = _IN_PROCESS.get(driver)
+        if shared is None:
+            shared = _IN_PROCESS[driver] = _InProcess(driver)
+        self._shared = shared
+        self._local = shared.lock
+        self._process = shared.process
+        self._journal = _Journal(driver)
 
     # The writers' side.
 
@@ -551,14 +568,14 @@ class Fence:
             yield
 
     async def _lease_now(self) -> _Lease:
-        if self._lease is None:
+        shared = self._shared
+        if shared.lease is None:
             if isinstance(self.driver, LocalFiles):
-                self._lease = await anyio.to_thread.run_sync(
-                    _SharedLease, self.driver.local_path(paths.gc_lease())
-                )
+                path = self.driver.local_path(paths.gc_lease())
+                shared.lease = await anyio.to_thread.run_sync(_SharedLease, path)
             else:
-                self._lease = _LocalLease()
-        return self._lease
+                shared.lease = _LocalLease()
+        return shared.lease
 
     # The collector's side.
 

@@ -333,9 +333,9 @@ class _Sweeper:
             async with self.collection.exclusive():
                 protected = await self._protected_now()
                 doomed = [m for m in batch if m.digest not in protected]
-                await delete_all(self.driver, [p for m in doomed for p in self._manifest_paths(m)])
                 revisions = [paths.revision_dir(m.repository, m.digest) for m in doomed]
                 await delete_all(self.driver, revisions)
+                await delete_all(self.driver, [p for m in doomed for p in self._manifest_paths(m)])
                 self.registry.metadata.changed()
             for spared in (m for m in batch if m.digest in protected):
                 # kept after all: what it references must survive the sweep too
@@ -345,8 +345,8 @@ class _Sweeper:
             await asyncio.sleep(PAUSE)
 
     def _manifest_paths(self, manifest: DeletedManifest) -> list[str]:
-        """What deleting an untagged manifest removes: its entries in tag histories (as distribution
-        does), its referrer link, and last its revision."""
+        """What deleting an untagged manifest removes after its revision: its entries in tag
+        histories (as distribution does) and its referrer link (after, as ``Manifests.delete``)."""
         name, digest = manifest.repository, manifest.digest
         doomed = [paths.tag_index_dir(name, tag, digest) for tag in self.scan.repositories[name].tags]
         subject = self.plan.manifests[digest].subject

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from wharf.reference import RepositoryName
 from wharf.registry import paths
 from wharf.registry.blobs import BlobStore, RepositoryBlobs
 from wharf.registry.fence import Fence
@@ -18,9 +19,7 @@ from wharf.registry.metadata import MetadataCache
 from wharf.registry.referrers import Referrers
 from wharf.registry.tags import Tags
 from wharf.registry.uploads import Uploads
-from wharf.reference import RepositoryName
-from wharf.storage.cache.base import BlobDescriptorCache
-from wharf.storage.cache.base import NullCache
+from wharf.storage.cache.base import BlobDescriptorCache, NullCache
 from wharf.storage.driver import PathNotFound, StorageDriver
 
 __all__ = ["Registry", "Repository"]

@@ -19,7 +19,7 @@ wharf keeps its own files beside that tree, under ``/wharf``, where distribution
 never looks::
 
     /wharf/maintenance/<job>.lock                       which worker runs a background job (wharf.maintenance)
-    /wharf/generation                                   changes on every metadata write (wharf.registry.generation)
+    /wharf/generation                                   changes on each metadata write (registry.generation)
     /wharf/gc/lease                                     until when writers journal (wharf.registry.fence)
     /wharf/gc/fence, /wharf/gc/gate                     shared by writers, held alone by the collector
     /wharf/gc/running                                   held by the one collection running

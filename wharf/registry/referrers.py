@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from wharf.digest import Digest
 from wharf.errors import DigestInvalid
-from wharf.registry import paths
 from wharf.reference import RepositoryName
+from wharf.registry import paths
 from wharf.storage.driver import PathNotFound, StorageDriver
 
 __all__ = ["Referrers"]

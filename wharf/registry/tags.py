@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from wharf.digest import Digest
 from wharf.errors import DigestInvalid, ManifestUnknown, NameUnknown
+from wharf.reference import RepositoryName, Tag
 from wharf.registry import paths
 from wharf.registry.metadata import MetadataCache
-from wharf.reference import RepositoryName, Tag
 from wharf.storage.driver import PathNotFound, StorageDriver
 
 __all__ = ["Tags"]
@@ -69,7 +69,7 @@ class Tags:
 
     async def pointing_at(self, digest: Digest) -> list[Tag]:
         """The tags whose current link names ``digest``."""
-        found = []
+        found: list[Tag] = []
         try:
             names = await self.all()
         except NameUnknown:

@@ -18,15 +18,15 @@ import weakref
 from collections import OrderedDict
 from collections.abc import AsyncIterable, AsyncIterator
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import anyio.to_thread
 
 from wharf.digest import Digest, Hasher, new_hasher
 from wharf.errors import BlobUploadUnknown, DigestInvalid, RangeInvalid, SizeInvalid
+from wharf.reference import RepositoryName
 from wharf.registry import paths
 from wharf.registry.blobs import RepositoryBlobs
-from wharf.reference import RepositoryName
 from wharf.storage.cache.base import BlobDescriptor
 from wharf.storage.driver import FileWriter, Locker, PathNotFound, StorageDriver, StorageFull
 
@@ -121,8 +121,9 @@ class Uploads:
         published blob's."""
         async with self._lock(upload_id), contextlib.AsyncExitStack() as stack:
             if isinstance(self.driver, Locker):
+                lock = self.driver.lock(paths.upload_started_at(name, upload_id))
                 try:
-                    await stack.enter_async_context(self.driver.lock(paths.upload_started_at(name, upload_id)))
+                    await stack.enter_async_context(lock)
                 except PathNotFound:
                     raise BlobUploadUnknown(f"unknown upload {upload_id}") from None
             yield
@@ -130,7 +131,7 @@ class Uploads:
     async def start(self, name: RepositoryName, *, algorithm: str = "sha256") -> UploadStatus:
         """A new, empty session; its bytes are hashed with ``algorithm`` as they arrive."""
         upload_id = str(uuid.uuid4())
-        started = datetime.now(timezone.utc).isoformat().replace("+00:00", "Z").encode()
+        started = datetime.now(UTC).isoformat().replace("+00:00", "Z").encode()
         await self.driver.put_content(paths.upload_started_at(name, upload_id), started)
         self._hashes.put(upload_id, 0, new_hasher(algorithm))
         return UploadStatus(id=upload_id, name=name, size=0)
@@ -284,7 +285,7 @@ async def _copy(body: AsyncIterable[bytes], writer: FileWriter, hasher: Hasher) 
     """
     received = 0
     batch = bytearray()
-    pending: asyncio.Future[object] | None = None
+    pending: asyncio.Task[None] | None = None
     try:
         async for piece in body:
             batch += piece
@@ -292,7 +293,7 @@ async def _copy(body: AsyncIterable[bytes], writer: FileWriter, hasher: Hasher) 
             if len(batch) >= _BATCH:
                 if pending is not None:
                     await pending
-                pending = asyncio.ensure_future(_hash_and_write(bytes(batch), writer, hasher))
+                pending = asyncio.create_task(_hash_and_write(bytes(batch), writer, hasher))
                 batch.clear()
         if pending is not None:
             await pending

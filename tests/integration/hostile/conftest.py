@@ -63,7 +63,9 @@ async def app(tmp_path: Path) -> AsyncIterator[ASGIApp]:
 
 @pytest.fixture
 async def client(app: ASGIApp) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://registry.test") as c:
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://registry.test"
+    ) as c:
         yield c
 
 
@@ -72,14 +74,26 @@ def raw(app: ASGIApp) -> RawSender:
     """``await raw("GET", b"/v2/a/../b/tags/list")``: one request with the path exactly as given."""
 
     async def send(
-        method: str, raw_path: bytes, *, query: bytes = b"", headers: list[tuple[bytes, bytes]] | None = None,
+        method: str,
+        raw_path: bytes,
+        *,
+        query: bytes = b"",
+        headers: list[tuple[bytes, bytes]] | None = None,
         body: bytes = b"",
     ) -> RawResponse:
         scope = {
-            "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": method,
-            "scheme": "http", "path": raw_path.decode("utf-8", "surrogateescape"), "raw_path": raw_path,
-            "query_string": query, "root_path": "", "headers": [(b"host", b"registry.test"), *(headers or [])],
-            "client": ("127.0.0.1", 1), "server": ("registry.test", 80),
+            "type": "http",
+            "asgi": {"version": "3.0"},
+            "http_version": "1.1",
+            "method": method,
+            "scheme": "http",
+            "path": raw_path.decode("utf-8", "surrogateescape"),
+            "raw_path": raw_path,
+            "query_string": query,
+            "root_path": "",
+            "headers": [(b"host", b"registry.test"), *(headers or [])],
+            "client": ("127.0.0.1", 1),
+            "server": ("registry.test", 80),
         }
         inbox: list[Message] = [{"type": "http.request", "body": body, "more_body": False}]
         sent: list[Message] = []
@@ -117,7 +131,9 @@ def assert_storage_intact(tmp_path: Path, root: Path) -> None:
         assert hashlib.new(algorithm, data.read_bytes()).hexdigest() == hex_, f"half-written blob {data}"
     for link in (root / V2 / "repositories").glob("**/_manifests/revisions/*/*/link"):
         algorithm, hex_ = link.read_text().split(":")
-        assert (blobs / algorithm / hex_[:2] / hex_ / "data").is_file(), f"manifest link without its blob: {link}"
+        assert (blobs / algorithm / hex_[:2] / hex_ / "data").is_file(), (
+            f"manifest link without its blob: {link}"
+        )
 
 
 @pytest.fixture(autouse=True)
@@ -128,7 +144,9 @@ def storage_is_intact(tmp_path: Path, root: Path) -> Iterator[None]:
     assert {p.name for p in tmp_path.parent.iterdir()} <= siblings | {tmp_path.name}
 
 
-def assert_envelope(status: int, body: bytes, *, expected: int | tuple[int, ...], code: str | None = None) -> None:
+def assert_envelope(
+    status: int, body: bytes, *, expected: int | tuple[int, ...], code: str | None = None
+) -> None:
     """A 4xx in the OCI error envelope (``{"errors": [{"code", "message", "detail"}]}``)."""
     statuses = expected if isinstance(expected, tuple) else (expected,)
     assert status in statuses, (status, body[:500])
@@ -139,7 +157,9 @@ def assert_envelope(status: int, body: bytes, *, expected: int | tuple[int, ...]
         assert code in [e["code"] for e in errors], errors
 
 
-def assert_error(response: httpx.Response | RawResponse, expected: int | tuple[int, ...], code: str | None = None) -> None:
+def assert_error(
+    response: httpx.Response | RawResponse, expected: int | tuple[int, ...], code: str | None = None
+) -> None:
     if isinstance(response, RawResponse):
         assert_envelope(response.status, response.body, expected=expected, code=code)
     else:
@@ -149,7 +169,7 @@ def assert_error(response: httpx.Response | RawResponse, expected: int | tuple[i
 @contextlib.contextmanager
 def nothing_written(root: Path) -> Iterator[None]:
     """The block adds no blob, no link and no manifest under ``root`` (upload sessions aside)."""
-    before = {p for p in stored_files(root) if "_uploads" not in p.parts}
+    before = {p for p in stored_files(root / "docker") if "_uploads" not in p.parts}
     yield
-    after = {p for p in stored_files(root) if "_uploads" not in p.parts}
+    after = {p for p in stored_files(root / "docker") if "_uploads" not in p.parts}
     assert after <= before, sorted(str(p.relative_to(root)) for p in after - before)

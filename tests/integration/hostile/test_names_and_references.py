@@ -74,7 +74,9 @@ async def test_a_bad_repository_name_is_refused_on_every_route(raw: RawSender, r
         for method, rest in ROUTES:
             path, _, query = f"/v2/{name}{rest.format(digest=GOOD_DIGEST)}".partition("?")
             response = await raw(
-                method, quote(path, safe="/%").encode(), query=query.encode(),
+                method,
+                quote(path, safe="/%").encode(),
+                query=query.encode(),
                 body=MANIFEST if method in ("PUT", "POST", "PATCH") else b"",
                 headers=[(b"content-type", b"application/vnd.oci.image.index.v1+json")],
             )
@@ -132,8 +134,14 @@ async def test_a_bad_digest_is_refused_everywhere(client: httpx.AsyncClient, roo
             response = await client.request(method, url, content=body)
             assert_error(response, (400, 404))
         for params in ({"digest": digest}, {"mount": digest}):
-            assert_error(await client.post("/v2/app/blobs/uploads/", params=params, content=b"x"), 400, "DIGEST_INVALID")
-        assert_error(await client.put(location, params={"digest": digest}, content=b"x"), 400, "DIGEST_INVALID")
+            assert_error(
+                await client.post("/v2/app/blobs/uploads/", params=params, content=b"x"),
+                400,
+                "DIGEST_INVALID",
+            )
+        assert_error(
+            await client.put(location, params={"digest": digest}, content=b"x"), 400, "DIGEST_INVALID"
+        )
     assert_error(await client.put(location, params={"digest": digest}), 400, "DIGEST_INVALID")
 
 
@@ -142,12 +150,15 @@ async def test_a_digest_in_a_manifest_descriptor_is_validated(client: httpx.Asyn
     for digest in BAD_DIGESTS.values():
         body = (
             b'{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json",'
-            b'"config":{"mediaType":"a/b","size":1,"digest":' + repr(digest).replace("'", '"').encode() + b'},'
+            b'"config":{"mediaType":"a/b","size":1,"digest":'
+            + repr(digest).replace("'", '"').encode()
+            + b"},"
             b'"layers":[]}'
         )
         with nothing_written(root):
             response = await client.put(
-                "/v2/app/manifests/v1", content=body,
+                "/v2/app/manifests/v1",
+                content=body,
                 headers={"content-type": "application/vnd.oci.image.manifest.v1+json"},
             )
         assert_error(response, 400)
@@ -180,9 +191,13 @@ async def test_a_bad_tag_is_refused_everywhere(client: httpx.AsyncClient, root: 
         for method in ("GET", "DELETE"):
             assert_error(await client.request(method, f"/v2/app/manifests/{encoded}"), 400, "TAG_INVALID")
         assert_error(
-            await client.put(f"/v2/app/manifests/{encoded}", content=manifest.data,
-                             headers={"content-type": manifest.media_type}),
-            400, "TAG_INVALID",
+            await client.put(
+                f"/v2/app/manifests/{encoded}",
+                content=manifest.data,
+                headers={"content-type": manifest.media_type},
+            ),
+            400,
+            "TAG_INVALID",
         )
         response = await put_manifest(client, "app", manifest.digest, manifest, params={"tag": tag})
         assert_error(response, 400, "TAG_INVALID")

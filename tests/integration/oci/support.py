@@ -102,7 +102,9 @@ async def push(client: httpx.AsyncClient, name: str, *blobs: Content) -> None:
     """Push blobs with single-POST uploads."""
     for blob in blobs:
         response = await client.post(
-            f"/v2/{name}/blobs/uploads/", params={"digest": blob.digest}, content=blob.data,
+            f"/v2/{name}/blobs/uploads/",
+            params={"digest": blob.digest},
+            content=blob.data,
             headers={"content-type": "application/octet-stream"},
         )
         assert response.status_code == 201, response.text
@@ -112,7 +114,9 @@ async def put_manifest(
     client: httpx.AsyncClient, name: str, reference: str, manifest: Content, **kwargs: Any
 ) -> httpx.Response:
     headers = {"content-type": manifest.media_type, **kwargs.pop("headers", {})}
-    return await client.put(f"/v2/{name}/manifests/{reference}", content=manifest.data, headers=headers, **kwargs)
+    return await client.put(
+        f"/v2/{name}/manifests/{reference}", content=manifest.data, headers=headers, **kwargs
+    )
 
 
 async def push_image(
@@ -174,7 +178,9 @@ def with_query(location: str, **params: str) -> str:
     return str(url.copy_merge_params(params))
 
 
-def assert_error(response: httpx.Response, status: int | tuple[int, ...], *codes: str) -> list[dict[str, Any]]:
+def assert_error(
+    response: httpx.Response, status: int | tuple[int, ...], *codes: str
+) -> list[dict[str, Any]]:
     """A 4xx in the spec's error envelope ("API / Error Codes") whose codes include each of ``codes``."""
     statuses = status if isinstance(status, tuple) else (status,)
     assert response.status_code in statuses, (response.status_code, response.text)

@@ -56,13 +56,18 @@ async def test_sha512_through_every_upload_path(client: httpx.AsyncClient) -> No
     response = await client.put(with_query(location, digest=whole.digest), content=whole.data, headers=OCTET)
     assert response.status_code == 201, response.text
     location = await start_upload(client, "art/app")
-    patched = await client.patch(location, content=chunked.data[:2500], headers={**OCTET, "content-range": "0-2499"})
+    patched = await client.patch(
+        location, content=chunked.data[:2500], headers={**OCTET, "content-range": "0-2499"}
+    )
     response = await client.put(
-        with_query(patched.headers["location"], digest=chunked.digest), content=chunked.data[2500:],
+        with_query(patched.headers["location"], digest=chunked.digest),
+        content=chunked.data[2500:],
         headers={**OCTET, "content-range": "2500-4999"},
     )
     assert response.status_code == 201, response.text
-    mounted = await client.post("/v2/art/other/blobs/uploads/", params={"mount": single.digest, "from": "art/app"})
+    mounted = await client.post(
+        "/v2/art/other/blobs/uploads/", params={"mount": single.digest, "from": "art/app"}
+    )
     assert mounted.status_code == 201
     for name, blob in [("art/app", single), ("art/app", whole), ("art/app", chunked), ("art/other", single)]:
         got = await client.get(f"/v2/{name}/blobs/{blob.digest}")
@@ -80,7 +85,9 @@ async def test_a_sha512_upload_with_the_wrong_content_is_digest_invalid(client: 
     assert (await client.head(f"/v2/art/app/blobs/{blob.digest}")).status_code == 404
 
 
-async def test_a_manifest_of_sha512_blobs_pushed_and_tagged_by_sha512_digest(client: httpx.AsyncClient) -> None:
+async def test_a_manifest_of_sha512_blobs_pushed_and_tagged_by_sha512_digest(
+    client: httpx.AsyncClient,
+) -> None:
     """Issue 4: sha512 for "manifests by digest" (the manifest's own digest, its descriptors, its tags)."""
     cfg = Content(config().data, config().media_type, "sha512")
     lay = layer(algorithm="sha512")
@@ -228,7 +235,8 @@ async def test_a_content_length_over_the_limit_is_refused_before_the_body_is_rea
             yield b" " * 65536
 
     response = await client.put(
-        "/v2/art/app/manifests/huge", content=body(),
+        "/v2/art/app/manifests/huge",
+        content=body(),
         headers={"content-type": OCI_MANIFEST, "content-length": str(1 << 40)},
     )
     assert_error(response, 413, "MANIFEST_INVALID")

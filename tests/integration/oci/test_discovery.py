@@ -120,7 +120,9 @@ async def test_without_last_the_list_starts_at_the_beginning(client: httpx.Async
         ({"last": "0"}, ["a", "b", "c", "d", "e"]),
     ],
 )
-async def test_last_starts_after_that_tag(client: httpx.AsyncClient, query: dict[str, str], expected: list[str]) -> None:
+async def test_last_starts_after_that_tag(
+    client: httpx.AsyncClient, query: dict[str, str], expected: list[str]
+) -> None:
     """Content Discovery / Listing Tags: "A request of this sort will return up to `<int>` tags, beginning
     non-inclusively with `<tagname>`." and "When using the `last` query parameter, the `n` parameter is
     OPTIONAL." (a `last` that is not a tag still orders lexically)"""
@@ -139,15 +141,21 @@ async def test_referrers_is_200_with_an_image_index(client: httpx.AsyncClient) -
     containing a list of descriptors. The `Content-Type` header MUST be set to
     `application/vnd.oci.image.index.v1+json`." """
     subject = await push_image(client, "disc/app", "v1")
-    referrer = await push_artifact(client, "disc/app", artifact_type="application/vnd.example.sbom.v1", subject=subject)
+    referrer = await push_artifact(
+        client, "disc/app", artifact_type="application/vnd.example.sbom.v1", subject=subject
+    )
     response = await client.get(f"/v2/disc/app/referrers/{subject.digest}")
     assert response.status_code == 200
     assert response.headers["content-type"] == OCI_INDEX
     index = response.json()
     assert index["schemaVersion"] == 2 and index["mediaType"] == OCI_INDEX
     assert index["manifests"] == [
-        {"mediaType": OCI_MANIFEST, "digest": referrer.digest, "size": len(referrer.data),
-         "artifactType": "application/vnd.example.sbom.v1"}
+        {
+            "mediaType": OCI_MANIFEST,
+            "digest": referrer.digest,
+            "size": len(referrer.data),
+            "artifactType": "application/vnd.example.sbom.v1",
+        }
     ]
 
 
@@ -170,7 +178,8 @@ async def test_referrers_is_never_404(client: httpx.AsyncClient, where: str) -> 
 
 
 @pytest.mark.parametrize(
-    "digest", ["sha256:abc", "sha256:" + "Z" * 64, "md5:d41d8cd98f00b204e9800998ecf8427e", "latest", "sha256:../../x"]
+    "digest",
+    ["sha256:abc", "sha256:" + "Z" * 64, "md5:d41d8cd98f00b204e9800998ecf8427e", "latest", "sha256:../../x"],
 )
 async def test_an_invalid_digest_is_400(client: httpx.AsyncClient, digest: str) -> None:
     """Content Discovery / Listing Referrers: "If the request is invalid, such as a `<digest>` with an invalid
@@ -191,23 +200,28 @@ async def test_only_manifests_in_the_same_repository_are_listed(client: httpx.As
 
 
 async def test_artifact_type_comes_from_the_manifest_or_its_config(client: httpx.AsyncClient) -> None:
-    """Content Discovery / Listing Referrers: "The descriptors MUST include an `artifactType` field that is set
-    to the value of the `artifactType` in the image manifest or index, if present. If the `artifactType` is
-    empty or missing in the image manifest, the value of `artifactType` MUST be set to the config descriptor
-    `mediaType` value. If the `artifactType` is empty or missing in an index, the `artifactType` MUST be
-    omitted." """
+    """Content Discovery / Listing Referrers: "The descriptors MUST include an `artifactType` field that is
+    set to the value of the `artifactType` in the image manifest or index, if present. If the `artifactType`
+    is empty or missing in the image manifest, the value of `artifactType` MUST be set to the config
+    descriptor `mediaType` value. If the `artifactType` is empty or missing in an index, the `artifactType`
+    MUST be omitted." """
     subject = await push_image(client, "disc/app", "v1")
-    declared = await push_artifact(client, "disc/app", artifact_type="application/vnd.example.declared", subject=subject)
+    declared = await push_artifact(
+        client, "disc/app", artifact_type="application/vnd.example.declared", subject=subject
+    )
     custom_config = Content(b'{"tool": "x"}', "application/vnd.example.config.v1+json")
     from_config = await push_artifact(client, "disc/app", subject=subject, config_blob=custom_config)
     empty_type = await push_artifact(client, "disc/app", artifact_type="", subject=subject, config_blob=EMPTY)
     child = await push_image(client, "disc/app")
-    typed_index = index_of([child], subject=subject.descriptor(), artifactType="application/vnd.example.index")
+    typed_index = index_of(
+        [child], subject=subject.descriptor(), artifactType="application/vnd.example.index"
+    )
     plain_index = index_of([child], subject=subject.descriptor())
     for index in (typed_index, plain_index):
         assert (await put_manifest(client, "disc/app", index.digest, index)).status_code == 201
     listed = {
-        d["digest"]: d for d in (await client.get(f"/v2/disc/app/referrers/{subject.digest}")).json()["manifests"]
+        d["digest"]: d
+        for d in (await client.get(f"/v2/disc/app/referrers/{subject.digest}")).json()["manifests"]
     }
     assert listed[declared.digest]["artifactType"] == "application/vnd.example.declared"
     assert listed[from_config.digest]["artifactType"] == "application/vnd.example.config.v1+json"
@@ -222,32 +236,62 @@ async def test_the_specs_example_referrers_list(client: httpx.AsyncClient) -> No
     manifest or index." (the spec's example: an sbom, a signature and an index, with their annotations)"""
     subject = await push_image(client, "disc/app", "v1")
     sbom = await push_artifact(
-        client, "disc/app", artifact_type="application/vnd.example.sbom.v1", subject=subject,
-        annotations={"org.opencontainers.image.created": "2022-01-01T14:42:55Z", "org.example.sbom.format": "json"},
+        client,
+        "disc/app",
+        artifact_type="application/vnd.example.sbom.v1",
+        subject=subject,
+        annotations={
+            "org.opencontainers.image.created": "2022-01-01T14:42:55Z",
+            "org.example.sbom.format": "json",
+        },
     )
     signature = await push_artifact(
-        client, "disc/app", artifact_type="application/vnd.example.signature.v1", subject=subject,
-        annotations={"org.opencontainers.image.created": "2022-01-01T07:21:33Z",
-                     "org.example.signature.fingerprint": "abcd"},
+        client,
+        "disc/app",
+        artifact_type="application/vnd.example.signature.v1",
+        subject=subject,
+        annotations={
+            "org.opencontainers.image.created": "2022-01-01T07:21:33Z",
+            "org.example.signature.fingerprint": "abcd",
+        },
     )
     child = await push_image(client, "disc/app")
-    index = index_of([child], subject=subject.descriptor(),
-                     annotations={"org.opencontainers.image.created": "2023-01-01T07:21:33Z"})
+    index = index_of(
+        [child],
+        subject=subject.descriptor(),
+        annotations={"org.opencontainers.image.created": "2023-01-01T07:21:33Z"},
+    )
     assert (await put_manifest(client, "disc/app", index.digest, index)).status_code == 201
     listed = (await client.get(f"/v2/disc/app/referrers/{subject.digest}")).json()["manifests"]
     expected = [
-        {"mediaType": OCI_MANIFEST, "size": len(sbom.data), "digest": sbom.digest,
-         "artifactType": "application/vnd.example.sbom.v1",
-         "annotations": {"org.opencontainers.image.created": "2022-01-01T14:42:55Z",
-                         "org.example.sbom.format": "json"}},
-        {"mediaType": OCI_MANIFEST, "size": len(signature.data), "digest": signature.digest,
-         "artifactType": "application/vnd.example.signature.v1",
-         "annotations": {"org.opencontainers.image.created": "2022-01-01T07:21:33Z",
-                         "org.example.signature.fingerprint": "abcd"}},
-        {"mediaType": OCI_INDEX, "size": len(index.data), "digest": index.digest,
-         "annotations": {"org.opencontainers.image.created": "2023-01-01T07:21:33Z"}},
+        {
+            "mediaType": OCI_MANIFEST,
+            "size": len(sbom.data),
+            "digest": sbom.digest,
+            "artifactType": "application/vnd.example.sbom.v1",
+            "annotations": {
+                "org.opencontainers.image.created": "2022-01-01T14:42:55Z",
+                "org.example.sbom.format": "json",
+            },
+        },
+        {
+            "mediaType": OCI_MANIFEST,
+            "size": len(signature.data),
+            "digest": signature.digest,
+            "artifactType": "application/vnd.example.signature.v1",
+            "annotations": {
+                "org.opencontainers.image.created": "2022-01-01T07:21:33Z",
+                "org.example.signature.fingerprint": "abcd",
+            },
+        },
+        {
+            "mediaType": OCI_INDEX,
+            "size": len(index.data),
+            "digest": index.digest,
+            "annotations": {"org.opencontainers.image.created": "2023-01-01T07:21:33Z"},
+        },
     ]
-    assert sorted(listed, key=lambda d: d["digest"]) == sorted(expected, key=lambda d: d["digest"])
+    assert sorted(listed, key=lambda d: str(d["digest"])) == sorted(expected, key=lambda d: str(d["digest"]))
 
 
 async def test_the_specs_example_filter(client: httpx.AsyncClient) -> None:
@@ -257,20 +301,34 @@ async def test_the_specs_example_filter(client: httpx.AsyncClient) -> None:
     `?artifactType=application/vnd.example.sbom.v1`)"""
     subject = await push_image(client, "disc/app", "v1")
     sbom = await push_artifact(
-        client, "disc/app", artifact_type="application/vnd.example.sbom.v1", subject=subject,
-        annotations={"org.opencontainers.artifact.created": "2022-01-01T14:42:55Z", "org.example.sbom.format": "json"},
+        client,
+        "disc/app",
+        artifact_type="application/vnd.example.sbom.v1",
+        subject=subject,
+        annotations={
+            "org.opencontainers.artifact.created": "2022-01-01T14:42:55Z",
+            "org.example.sbom.format": "json",
+        },
     )
-    await push_artifact(client, "disc/app", artifact_type="application/vnd.example.signature.v1", subject=subject)
+    await push_artifact(
+        client, "disc/app", artifact_type="application/vnd.example.signature.v1", subject=subject
+    )
     response = await client.get(
         f"/v2/disc/app/referrers/{subject.digest}", params={"artifactType": "application/vnd.example.sbom.v1"}
     )
     assert response.status_code == 200
     assert response.headers["oci-filters-applied"] == "artifactType"
     assert response.json()["manifests"] == [
-        {"mediaType": OCI_MANIFEST, "size": len(sbom.data), "digest": sbom.digest,
-         "artifactType": "application/vnd.example.sbom.v1",
-         "annotations": {"org.opencontainers.artifact.created": "2022-01-01T14:42:55Z",
-                         "org.example.sbom.format": "json"}}
+        {
+            "mediaType": OCI_MANIFEST,
+            "size": len(sbom.data),
+            "digest": sbom.digest,
+            "artifactType": "application/vnd.example.sbom.v1",
+            "annotations": {
+                "org.opencontainers.artifact.created": "2022-01-01T14:42:55Z",
+                "org.example.sbom.format": "json",
+            },
+        }
     ]
     unfiltered = await client.get(f"/v2/disc/app/referrers/{subject.digest}")
     assert "oci-filters-applied" not in unfiltered.headers
@@ -282,7 +340,9 @@ async def test_a_filter_matching_nothing_is_an_empty_list(client: httpx.AsyncCli
     list MUST be returned." (with the filter applied and announced)"""
     subject = await push_image(client, "disc/app", "v1")
     await push_artifact(client, "disc/app", artifact_type="application/vnd.example.sbom.v1", subject=subject)
-    response = await client.get(f"/v2/disc/app/referrers/{subject.digest}", params={"artifactType": "text/nothing"})
+    response = await client.get(
+        f"/v2/disc/app/referrers/{subject.digest}", params={"artifactType": "text/nothing"}
+    )
     assert response.status_code == 200
     assert response.headers["oci-filters-applied"] == "artifactType"
     assert response.json()["manifests"] == []
@@ -294,7 +354,11 @@ async def test_all_referrers_in_one_response_without_link(client: httpx.AsyncCli
     never needs one)"""
     subject = await push_image(client, "disc/app", "v1")
     pushed = {
-        (await push_artifact(client, "disc/app", artifact_type=f"application/vnd.example.t{i}", subject=subject)).digest
+        (
+            await push_artifact(
+                client, "disc/app", artifact_type=f"application/vnd.example.t{i}", subject=subject
+            )
+        ).digest
         for i in range(30)
     }
     response = await client.get(f"/v2/disc/app/referrers/{subject.digest}")

@@ -3,10 +3,13 @@ Manifests" and "Deleting Blobs", and the referrers list kept consistent through 
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import httpx
 import pytest
 
-from tests.integration.conftest import ClientFactory
+from tests.integration.conftest import ClientFactory, config_for, lifespan
+from tests.integration.fakes import FlakyDriver
 from tests.integration.oci.support import (
     assert_error,
     config,
@@ -18,6 +21,9 @@ from tests.integration.oci.support import (
     push_image,
     put_manifest,
 )
+from wharf.api.app import create_app
+from wharf.config import parse_config
+from wharf.registry.factory import driver_for
 from wharf.storage.driver import StorageDriver
 
 DISABLED = {"storage.delete.enabled": False}
@@ -37,7 +43,9 @@ async def test_delete_tag_is_202_and_then_the_tag_is_404(client: httpx.AsyncClie
     assert (await client.get(f"/v2/mgmt/app/manifests/{manifest.digest}")).status_code == 200
 
 
-async def test_tag_deletion_disabled_is_400_or_405(client_factory: ClientFactory, storage: StorageDriver) -> None:
+async def test_tag_deletion_disabled_is_400_or_405(
+    client_factory: ClientFactory, storage: StorageDriver
+) -> None:
     """Content Management / Deleting tags: "If tag deletion is disabled, the registry MUST respond with either
     a `400 Bad Request` or a `405 Method Not Allowed`." """
     writer = await client_factory(driver=storage)
@@ -75,7 +83,9 @@ async def test_delete_manifest_of_a_repository_that_does_not_exist_is_404(client
     assert_error(await client.delete("/v2/mgmt/nothing/manifests/latest"), 404)
 
 
-async def test_manifest_deletion_disabled_is_400_or_405(client_factory: ClientFactory, storage: StorageDriver) -> None:
+async def test_manifest_deletion_disabled_is_400_or_405(
+    client_factory: ClientFactory, storage: StorageDriver
+) -> None:
     """Content Management / Deleting Manifests: "If manifest deletion is disabled, the registry MUST respond
     with either a `400 Bad Request` or a `405 Method Not Allowed`." (and the manifest stays)"""
     writer = await client_factory(driver=storage)
@@ -90,8 +100,12 @@ async def test_a_deleted_referrer_leaves_the_referrers_list(client: httpx.AsyncC
     field, and the referrers API returns a 404, clients SHOULD [update the referrers tag]" (wharf's referrers
     API never 404s: the registry itself drops the deleted manifest from the list)"""
     subject = await push_image(client, "mgmt/app", "v1")
-    kept = await push_artifact(client, "mgmt/app", artifact_type="application/vnd.example.kept", subject=subject)
-    gone = await push_artifact(client, "mgmt/app", artifact_type="application/vnd.example.gone", subject=subject)
+    kept = await push_artifact(
+        client, "mgmt/app", artifact_type="application/vnd.example.kept", subject=subject
+    )
+    gone = await push_artifact(
+        client, "mgmt/app", artifact_type="application/vnd.example.gone", subject=subject
+    )
     assert (await client.delete(f"/v2/mgmt/app/manifests/{gone.digest}")).status_code == 202
     response = await client.get(f"/v2/mgmt/app/referrers/{subject.digest}")
     assert response.status_code == 200
@@ -107,7 +121,9 @@ async def test_referrers_of_a_deleted_subject_are_still_listed(client: httpx.Asy
     referrers to that manifest in either order" (deleting the subject does not delete its referrers, so the
     list stays what it was, as it is before the subject is pushed)"""
     subject = await push_image(client, "mgmt/app", "v1")
-    referrer = await push_artifact(client, "mgmt/app", artifact_type="application/vnd.example.sig", subject=subject)
+    referrer = await push_artifact(
+        client, "mgmt/app", artifact_type="application/vnd.example.sig", subject=subject
+    )
     assert (await client.delete(f"/v2/mgmt/app/manifests/{subject.digest}")).status_code == 202
     listed = (await client.get(f"/v2/mgmt/app/referrers/{subject.digest}")).json()["manifests"]
     assert [d["digest"] for d in listed] == [referrer.digest]
@@ -120,7 +136,9 @@ async def test_a_referrer_deleted_then_pushed_again_is_listed_again(client: http
     """Upgrade Procedures / Enabling the Referrers API: "Registries MUST include all newly pushed image
     manifests with a valid `subject` field in the referrers API response." (also after a delete)"""
     subject = await push_image(client, "mgmt/app", "v1")
-    referrer = await push_artifact(client, "mgmt/app", artifact_type="application/vnd.example.sig", subject=subject)
+    referrer = await push_artifact(
+        client, "mgmt/app", artifact_type="application/vnd.example.sig", subject=subject
+    )
     assert (await client.delete(f"/v2/mgmt/app/manifests/{referrer.digest}")).status_code == 202
     assert (await client.get(f"/v2/mgmt/app/referrers/{subject.digest}")).json()["manifests"] == []
     assert (await put_manifest(client, "mgmt/app", referrer.digest, referrer)).status_code == 201
@@ -166,7 +184,9 @@ async def test_delete_of_a_blob_not_found_is_404(client: httpx.AsyncClient) -> N
     assert_error(await client.delete(f"/v2/mgmt/other/blobs/{blob.digest}"), 404, "BLOB_UNKNOWN")
 
 
-async def test_blob_deletion_disabled_is_400_or_405(client_factory: ClientFactory, storage: StorageDriver) -> None:
+async def test_blob_deletion_disabled_is_400_or_405(
+    client_factory: ClientFactory, storage: StorageDriver
+) -> None:
     """Content Management / Deleting Blobs: "If blob deletion is disabled, the registry MUST respond with
     either a `400 Bad Request` or a `405 Method Not Allowed`." """
     writer = await client_factory(driver=storage)
@@ -175,3 +195,67 @@ async def test_blob_deletion_disabled_is_400_or_405(client_factory: ClientFactor
     client = await client_factory(driver=storage, **DISABLED)
     assert_error(await client.delete(f"/v2/mgmt/app/blobs/{blob.digest}"), (400, 405), "UNSUPPORTED")
     assert (await client.get(f"/v2/mgmt/app/blobs/{blob.digest}")).status_code == 200
+
+
+class _FailingRevisions(FlakyDriver):
+    """Fails writes and deletes of manifest revision links while ``failing`` (a crash half-way)."""
+
+    async def put_content(self, path: str, data: bytes) -> None:
+        if self.failing and "/_manifests/revisions/" in path:
+            raise self.error
+        await self.inner.put_content(path, data)
+
+    async def delete(self, path: str) -> None:
+        if self.failing and "/_manifests/revisions/" in path:
+            raise self.error
+        await self.inner.delete(path)
+
+
+async def test_referrers_stay_consistent_when_storage_fails_half_way(
+    driver_kind: str, tmp_path: Path
+) -> None:
+    """Issue 4, Referrers: "Referrers are kept consistent through deletes" (and pushes) even when storage
+    fails between the manifest's revision link and its referrers entry: a manifest the repository does
+    not hold is never listed, and one it holds always is."""
+    config_ = parse_config(config_for(driver_kind, tmp_path / "root"))
+    driver = _FailingRevisions(driver_for(config_))
+    app = create_app(config_, driver=driver)
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with (
+        lifespan(app),
+        httpx.AsyncClient(transport=transport, base_url="http://registry.test") as client,
+    ):
+        subject = await push_image(client, "mgmt/app", "v1")
+        kept = await push_artifact(
+            client, "mgmt/app", artifact_type="application/vnd.example.a", subject=subject
+        )
+
+        async def listed() -> list[str]:
+            response = await client.get(f"/v2/mgmt/app/referrers/{subject.digest}")
+            return sorted(d["digest"] for d in response.json()["manifests"])
+
+        cfg, lay = config(), layer()
+        await push(client, "mgmt/app", cfg, lay)
+        late = manifest_of(cfg, [lay], subject=subject.descriptor())
+        driver.failing = True
+        assert (await put_manifest(client, "mgmt/app", late.digest, late)).status_code == 500
+        assert (await client.delete(f"/v2/mgmt/app/manifests/{kept.digest}")).status_code == 500
+        driver.failing = False
+        assert (await client.head(f"/v2/mgmt/app/manifests/{late.digest}")).status_code == 404
+        assert (await client.head(f"/v2/mgmt/app/manifests/{kept.digest}")).status_code == 200
+        assert await listed() == [kept.digest]
+        assert (await put_manifest(client, "mgmt/app", late.digest, late)).status_code == 201
+        assert (await client.delete(f"/v2/mgmt/app/manifests/{kept.digest}")).status_code == 202
+        assert await listed() == [late.digest]
+
+
+async def test_a_blob_deleted_from_a_mount_target_stays_in_the_source(client: httpx.AsyncClient) -> None:
+    """Content Management / Deleting Blobs: "Upon success, the registry MUST respond with code
+    `202 Accepted`." (a blob mounted from A into B and deleted from B is gone from B only)"""
+    blob = layer()
+    await push(client, "mgmt/a", blob)
+    mounted = await client.post("/v2/mgmt/b/blobs/uploads/", params={"mount": blob.digest, "from": "mgmt/a"})
+    assert mounted.status_code == 201
+    assert (await client.delete(f"/v2/mgmt/b/blobs/{blob.digest}")).status_code == 202
+    assert (await client.head(f"/v2/mgmt/b/blobs/{blob.digest}")).status_code == 404
+    assert (await client.head(f"/v2/mgmt/a/blobs/{blob.digest}")).status_code == 200

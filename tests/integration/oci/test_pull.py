@@ -28,7 +28,8 @@ from tests.integration.oci.support import (
 
 
 async def test_determining_support_v2_is_200(client: httpx.AsyncClient) -> None:
-    """API / Determining Support: "If the response is `200 OK`, then the registry implements this specification." """
+    """API / Determining Support: "If the response is `200 OK`, then the registry implements this
+    specification." """
     assert (await client.get("/v2/")).status_code == 200
 
 
@@ -36,9 +37,9 @@ async def test_determining_support_v2_is_200(client: httpx.AsyncClient) -> None:
 
 
 async def test_manifest_get_by_tag_and_by_digest_is_200_with_the_manifest(client: httpx.AsyncClient) -> None:
-    """Pull / Pulling manifests: "`<tag-or-digest>` MUST be either (a) the digest of the manifest or (b) a tag."
-    and "A GET request to an existing manifest URL MUST provide the expected manifest, with a response code
-    that MUST be `200 OK`." """
+    """Pull / Pulling manifests: "`<tag-or-digest>` MUST be either (a) the digest of the manifest or (b) a
+    tag." and "A GET request to an existing manifest URL MUST provide the expected manifest, with a response
+    code that MUST be `200 OK`." """
     manifest = await push_image(client, "pull/app", "v1")
     for reference in ("v1", manifest.digest):
         response = await client.get(f"/v2/pull/app/manifests/{reference}")
@@ -127,7 +128,9 @@ async def test_content_type_matches_the_media_type_field(client: httpx.AsyncClie
 
 
 @pytest.mark.parametrize("algorithm", ["sha256", "sha512"])
-async def test_manifest_response_carries_docker_content_digest(client: httpx.AsyncClient, algorithm: str) -> None:
+async def test_manifest_response_carries_docker_content_digest(
+    client: httpx.AsyncClient, algorithm: str
+) -> None:
     """Pull / Pulling manifests: "A successful response MUST contain the digest of the uploaded blob in the
     header `Docker-Content-Digest`." and "if it is used, the client MUST verify the value matches the
     returned manifest." """
@@ -159,7 +162,9 @@ async def test_a_manifest_not_found_is_404(client: httpx.AsyncClient, what: str)
 
 
 @pytest.mark.parametrize("algorithm", ["sha256", "sha512"])
-async def test_blob_get_is_200_with_the_blob_and_its_digest(client: httpx.AsyncClient, algorithm: str) -> None:
+async def test_blob_get_is_200_with_the_blob_and_its_digest(
+    client: httpx.AsyncClient, algorithm: str
+) -> None:
     """Pull / Pulling blobs: "A GET request to an existing blob URL MUST provide the expected blob, with a
     response code that MUST be `200 OK`." and "A successful response MUST contain the digest of the
     uploaded blob in the header `Docker-Content-Digest`. If present, the value of this header MUST be a
@@ -282,7 +287,9 @@ async def _pushable(client: httpx.AsyncClient, name: str, build: str) -> Content
     assert (await put_manifest(client, name, child.digest, child)).status_code == 201
     if build == "oci-index":
         return index_of([child])
-    document = {"schemaVersion": 2, "mediaType": DOCKER_LIST, "manifests": [
-        {**child.descriptor(), "platform": {"architecture": "amd64", "os": "linux"}}
-    ]}
+    document = {
+        "schemaVersion": 2,
+        "mediaType": DOCKER_LIST,
+        "manifests": [{**child.descriptor(), "platform": {"architecture": "amd64", "os": "linux"}}],
+    }
     return Content(json.dumps(document).encode(), DOCKER_LIST)

@@ -36,13 +36,21 @@ async def assert_pullable(client: httpx.AsyncClient, response: httpx.Response, b
 
 
 @pytest.mark.parametrize(
-    "digest", ["sha256:abc", "md5:d41d8cd98f00b204e9800998ecf8427e", "sha256:" + "G" * 64, "nonsense", "sha1:" + "a" * 40]
+    "digest",
+    [
+        "sha256:abc",
+        "md5:d41d8cd98f00b204e9800998ecf8427e",
+        "sha256:" + "G" * 64,
+        "nonsense",
+        "sha1:" + "a" * 40,
+    ],
 )
 async def test_an_invalid_or_unsupported_digest_is_400(client: httpx.AsyncClient, digest: str) -> None:
     """Push / Pushing blobs: "if the client provided digest is invalid or uses an unsupported algorithm, the
     registry SHOULD respond with a response code `400 Bad Request`." (single POST and closing PUT)"""
     assert_error(
-        await client.post("/v2/push/a/blobs/uploads/", params={"digest": digest}, content=b"x"), 400,
+        await client.post("/v2/push/a/blobs/uploads/", params={"digest": digest}, content=b"x"),
+        400,
         "DIGEST_INVALID",
     )
     location = await start_upload(client, "push/a")
@@ -70,7 +78,8 @@ async def test_put_to_the_location_is_201_with_a_pullable_location(client: httpx
     blob = layer(4096)
     location = await start_upload(client, "push/a")
     response = await client.put(
-        with_query(location, digest=blob.digest), content=blob.data,
+        with_query(location, digest=blob.digest),
+        content=blob.data,
         headers={**OCTET, "content-length": str(len(blob.data))},
     )
     await assert_pullable(client, response, blob)
@@ -108,7 +117,9 @@ async def test_single_post_content_length_must_match(client: httpx.AsyncClient) 
     (a body shorter than it said is SIZE_INVALID; nothing is stored)"""
     blob = layer(100)
     response = await client.post(
-        "/v2/push/a/blobs/uploads/", params={"digest": blob.digest}, content=blob.data,
+        "/v2/push/a/blobs/uploads/",
+        params={"digest": blob.digest},
+        content=blob.data,
         headers={**OCTET, "content-length": "150"},
     )
     assert_error(response, 400, "SIZE_INVALID")
@@ -144,17 +155,22 @@ async def test_digest_algorithm_parameter(client: httpx.AsyncClient, algorithm: 
     post request SHOULD include the `digest-algorithm` parameter" (end-4c: 202 then a normal upload)"""
     blob = layer(3000, algorithm=algorithm)
     location = await start_upload(client, "push/a", **{"digest-algorithm": algorithm})
-    patched = await client.patch(location, content=blob.data[:1000], headers={**OCTET, "content-range": "0-999"})
+    patched = await client.patch(
+        location, content=blob.data[:1000], headers={**OCTET, "content-range": "0-999"}
+    )
     assert patched.status_code == 202
     done = await client.put(
-        with_query(patched.headers["location"], digest=blob.digest), content=blob.data[1000:],
+        with_query(patched.headers["location"], digest=blob.digest),
+        content=blob.data[1000:],
         headers={**OCTET, "content-range": f"1000-{len(blob.data) - 1}"},
     )
     await assert_pullable(client, done, blob)
 
 
 @pytest.mark.parametrize("algorithm", ["md5", "sha1", "SHA256", "sha256+b64u", ""])
-async def test_an_unsupported_digest_algorithm_parameter_is_400(client: httpx.AsyncClient, algorithm: str) -> None:
+async def test_an_unsupported_digest_algorithm_parameter_is_400(
+    client: httpx.AsyncClient, algorithm: str
+) -> None:
     """Push / Pushing blobs: "if the client provided digest is invalid or uses an unsupported algorithm, the
     registry SHOULD respond with a response code `400 Bad Request`." (end-4c `?digest-algorithm=`)"""
     response = await client.post("/v2/push/a/blobs/uploads/", params={"digest-algorithm": algorithm})
@@ -189,7 +205,8 @@ async def test_each_chunk_is_202_with_location_and_range(client: httpx.AsyncClie
     location = await start_upload(client, "push/a")
     for start, end in [(0, 999), (1000, 1999), (2000, 2999)]:
         response = await client.patch(
-            location, content=blob.data[start : end + 1],
+            location,
+            content=blob.data[start : end + 1],
             headers={**OCTET, "content-range": f"{start}-{end}", "content-length": str(end - start + 1)},
         )
         assert response.status_code == 202, response.text
@@ -201,8 +218,13 @@ async def test_each_chunk_is_202_with_location_and_range(client: httpx.AsyncClie
 
 @pytest.mark.parametrize(
     ("content_range", "why"),
-    [("0-9", "overlaps: starts at 0 again"), ("5-14", "overlaps the end"), ("11-20", "skips a byte"),
-     ("200-209", "far ahead"), ("9-0", "goes backwards")],
+    [
+        ("0-9", "overlaps: starts at 0 again"),
+        ("5-14", "overlaps the end"),
+        ("11-20", "skips a byte"),
+        ("200-209", "far ahead"),
+        ("9-0", "goes backwards"),
+    ],
 )
 async def test_a_chunk_out_of_order_is_416(client: httpx.AsyncClient, content_range: str, why: str) -> None:
     """Push / Pushing a blob in chunks: "Chunks MUST be uploaded in order, with the first byte of a chunk
@@ -213,13 +235,18 @@ async def test_a_chunk_out_of_order_is_416(client: httpx.AsyncClient, content_ra
     first = await client.patch(location, content=blob.data[:10], headers={**OCTET, "content-range": "0-9"})
     assert first.status_code == 202
     location = first.headers["location"]
-    response = await client.patch(location, content=b"x" * 10, headers={**OCTET, "content-range": content_range})
+    response = await client.patch(
+        location, content=b"x" * 10, headers={**OCTET, "content-range": content_range}
+    )
     assert_error(response, 416)
     status = await client.get(location)
     assert status.status_code == 204
     assert status.headers["range"] == "0-9"
-    done = await client.put(with_query(location, digest=blob.digest), content=blob.data[10:],
-                            headers={**OCTET, "content-range": "10-19"})
+    done = await client.put(
+        with_query(location, digest=blob.digest),
+        content=blob.data[10:],
+        headers={**OCTET, "content-range": "10-19"},
+    )
     await assert_pullable(client, done, blob)
 
 
@@ -252,7 +279,8 @@ async def test_the_final_chunk_may_come_with_the_put(client: httpx.AsyncClient) 
     location = await start_upload(client, "push/a")
     patched = await client.patch(location, content=blob.data[:60], headers={**OCTET, "content-range": "0-59"})
     done = await client.put(
-        with_query(patched.headers["location"], digest=blob.digest), content=blob.data[60:],
+        with_query(patched.headers["location"], digest=blob.digest),
+        content=blob.data[60:],
         headers={**OCTET, "content-range": "60-99", "content-length": "40"},
     )
     await assert_pullable(client, done, blob)
@@ -265,7 +293,8 @@ async def test_a_final_chunk_out_of_order_is_416(client: httpx.AsyncClient) -> N
     location = await start_upload(client, "push/a")
     patched = await client.patch(location, content=blob.data[:60], headers={**OCTET, "content-range": "0-59"})
     response = await client.put(
-        with_query(patched.headers["location"], digest=blob.digest), content=blob.data[50:],
+        with_query(patched.headers["location"], digest=blob.digest),
+        content=blob.data[50:],
         headers={**OCTET, "content-range": "50-99"},
     )
     assert_error(response, 416)
@@ -279,7 +308,9 @@ async def test_the_session_must_be_closed_with_a_put(client: httpx.AsyncClient) 
     location = await start_upload(client, "push/a")
     patched = await client.patch(location, content=blob.data, headers={**OCTET, "content-range": "0-63"})
     assert (await client.head(f"/v2/push/a/blobs/{blob.digest}")).status_code == 404
-    await assert_pullable(client, await client.put(with_query(patched.headers["location"], digest=blob.digest)), blob)
+    await assert_pullable(
+        client, await client.put(with_query(patched.headers["location"], digest=blob.digest)), blob
+    )
 
 
 async def test_the_closing_put_needs_the_digest_of_the_whole_blob(client: httpx.AsyncClient) -> None:
@@ -294,7 +325,9 @@ async def test_the_closing_put_needs_the_digest_of_the_whole_blob(client: httpx.
     location = await start_upload(client, "push/b")
     patched = await client.patch(location, content=blob.data[:60], headers={**OCTET, "content-range": "0-59"})
     tail = Content(blob.data[60:])
-    response = await client.put(with_query(patched.headers["location"], digest=tail.digest), content=tail.data)
+    response = await client.put(
+        with_query(patched.headers["location"], digest=tail.digest), content=tail.data
+    )
     assert_error(response, 400, "DIGEST_INVALID")
     for digest in (blob.digest, tail.digest):
         assert (await client.head(f"/v2/push/b/blobs/{digest}")).status_code == 404
@@ -312,7 +345,9 @@ async def test_cancel_is_204_and_ends_the_session(client: httpx.AsyncClient) -> 
     assert response.status_code == 204
     assert_error(await client.get(location), 404, "BLOB_UPLOAD_UNKNOWN")
     assert_error(await client.patch(location, content=b"y"), 404, "BLOB_UPLOAD_UNKNOWN")
-    assert_error(await client.put(with_query(location, digest=digest_of(b"x" * 100))), 404, "BLOB_UPLOAD_UNKNOWN")
+    assert_error(
+        await client.put(with_query(location, digest=digest_of(b"x" * 100))), 404, "BLOB_UPLOAD_UNKNOWN"
+    )
 
 
 @pytest.mark.parametrize("driver_kind", ["filesystem"])
@@ -337,7 +372,9 @@ async def test_mount_from_another_repository_is_201(client: httpx.AsyncClient) -
     of the uploaded blob" """
     blob = layer()
     await push(client, "push/source", blob)
-    response = await client.post("/v2/push/target/blobs/uploads/", params={"mount": blob.digest, "from": "push/source"})
+    response = await client.post(
+        "/v2/push/target/blobs/uploads/", params={"mount": blob.digest, "from": "push/source"}
+    )
     await assert_pullable(client, response, blob)
     assert response.headers["docker-content-digest"] == blob.digest
 
@@ -353,16 +390,22 @@ async def test_mount_without_from(client: httpx.AsyncClient, algorithm: str) -> 
 
 
 @pytest.mark.parametrize("source", ["push/empty", "push/nothing-here", "INVALID", "../x"])
-async def test_a_mount_that_cannot_be_done_is_202_with_a_session(client: httpx.AsyncClient, source: str) -> None:
+async def test_a_mount_that_cannot_be_done_is_202_with_a_session(
+    client: httpx.AsyncClient, source: str
+) -> None:
     """Push / Mounting a blob: "if a registry does not support cross-repository mounting or is unable to
     mount the requested blob, it SHOULD return a `202`. This indicates that the upload session has begun
     and that the client MAY proceed with the upload." """
     blob = layer()
     await push(client, "push/elsewhere", layer())
-    response = await client.post("/v2/push/target/blobs/uploads/", params={"mount": blob.digest, "from": source})
+    response = await client.post(
+        "/v2/push/target/blobs/uploads/", params={"mount": blob.digest, "from": source}
+    )
     assert response.status_code == 202
     location = response.headers["location"]
-    await assert_pullable(client, await client.put(with_query(location, digest=blob.digest), content=blob.data), blob)
+    await assert_pullable(
+        client, await client.put(with_query(location, digest=blob.digest), content=blob.data), blob
+    )
 
 
 async def test_a_blob_that_is_nowhere_cannot_be_mounted_without_from(client: httpx.AsyncClient) -> None:

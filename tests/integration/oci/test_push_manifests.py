@@ -52,7 +52,9 @@ async def test_missing_references_are_manifest_blob_unknown(client: httpx.AsyncC
     fields that reference a manifest or blob that does not exist in the registry. When a manifest is rejected
     for this reason, it MUST result in one or more `MANIFEST_BLOB_UNKNOWN` errors" """
     cfg, lay = config(), layer()
-    await push(client, "push/m", *([lay] if missing == "config" else [cfg] if missing == "layer" else [cfg, lay]))
+    await push(
+        client, "push/m", *([lay] if missing == "config" else [cfg] if missing == "layer" else [cfg, lay])
+    )
     manifest = manifest_of(cfg, [lay])
     if missing == "index child":
         manifest = index_of([manifest])
@@ -129,7 +131,9 @@ async def test_put_is_201_with_a_pullable_location(client: httpx.AsyncClient) ->
 
 
 @pytest.mark.parametrize("algorithm", ["sha256", "sha512"])
-async def test_docker_content_digest_equals_the_client_digest(client: httpx.AsyncClient, algorithm: str) -> None:
+async def test_docker_content_digest_equals_the_client_digest(
+    client: httpx.AsyncClient, algorithm: str
+) -> None:
     """Push / Pushing Manifests: "The Docker-Content-Digest header returns the digest of the uploaded blob,
     and MUST be equal to the client provided digest." """
     cfg, lay = config(), layer()
@@ -162,7 +166,11 @@ async def test_the_specs_tag_example_gets_oci_tag_headers(client: httpx.AsyncCli
     await push(client, "push/m", cfg, lay)
     manifest = manifest_of(cfg, [lay])
     response = await put_manifest(
-        client, "push/m", manifest.digest, manifest, params=[("tag", t) for t in ["1.2.3", "1.2", "1", "latest"]]
+        client,
+        "push/m",
+        manifest.digest,
+        manifest,
+        params=[("tag", t) for t in ["1.2.3", "1.2", "1", "latest"]],
     )
     assert response.status_code == 201, response.text
     announced = [t.strip() for value in response.headers.get_list("oci-tag") for t in value.split(",")]
@@ -178,7 +186,9 @@ async def test_at_least_ten_tags_per_request(client: httpx.AsyncClient) -> None:
     await push(client, "push/m", cfg, lay)
     manifest = manifest_of(cfg, [lay])
     tags = [f"t{i:02d}" for i in range(25)]
-    response = await put_manifest(client, "push/m", manifest.digest, manifest, params=[("tag", t) for t in tags])
+    response = await put_manifest(
+        client, "push/m", manifest.digest, manifest, params=[("tag", t) for t in tags]
+    )
     assert response.status_code == 201, response.text
     assert (await client.get("/v2/push/m/tags/list")).json()["tags"] == tags
 
@@ -189,7 +199,9 @@ async def test_a_bad_tag_parameter_stores_nothing(client: httpx.AsyncClient) -> 
     cfg, lay = config(), layer()
     await push(client, "push/m", cfg, lay)
     manifest = manifest_of(cfg, [lay])
-    response = await put_manifest(client, "push/m", manifest.digest, manifest, params=[("tag", "ok"), ("tag", "-no")])
+    response = await put_manifest(
+        client, "push/m", manifest.digest, manifest, params=[("tag", "ok"), ("tag", "-no")]
+    )
     assert_error(response, 400)
     assert (await client.head(f"/v2/push/m/manifests/{manifest.digest}")).status_code == 404
     assert (await client.head("/v2/push/m/manifests/ok")).status_code == 404
@@ -213,8 +225,8 @@ async def test_a_manifest_of_4_mib_is_accepted(client: httpx.AsyncClient) -> Non
 
 
 async def test_a_manifest_over_the_limit_is_413(client: httpx.AsyncClient) -> None:
-    """Push / Pushing Manifests: "A registry SHOULD enforce some limit on the maximum manifest size that it can
-    accept. A registry that enforces this limit SHOULD respond to a request to push a manifest over this
+    """Push / Pushing Manifests: "A registry SHOULD enforce some limit on the maximum manifest size that it
+    can accept. A registry that enforces this limit SHOULD respond to a request to push a manifest over this
     limit with a response code `413 Payload Too Large`." """
     manifest = await _sized_manifest(client, (4 << 20) + 1)
     assert_error(await put_manifest(client, "push/m", "big", manifest), 413, "MANIFEST_INVALID")
@@ -269,3 +281,23 @@ async def test_an_index_with_a_subject_gets_oci_subject(client: httpx.AsyncClien
     response = await put_manifest(client, "push/m", referrer.digest, referrer)
     assert response.status_code == 201, response.text
     assert response.headers["oci-subject"] == subject.digest
+
+
+@pytest.mark.parametrize(
+    "tag",
+    [
+        "sha256-" + "a" * 64,
+        "sha512-" + "a" * 64,
+        "test-algorithm-using-algorithm-s-alsoSome-InTheEncodedSectionToShowHyphenReplacementAndLotsAndLot",
+    ],
+)
+async def test_the_referrers_tag_schema_examples_are_tags(client: httpx.AsyncClient, tag: str) -> None:
+    """Backwards Compatibility / Referrers Tag Schema: clients without the referrers API push an image index
+    to a tag such as the spec's examples; "This tag should return an image index matching the expected
+    response of the referrers API." (wharf accepts each example tag and serves the index back)"""
+    index = index_of([])
+    response = await put_manifest(client, "push/m", tag, index)
+    assert response.status_code == 201, response.text
+    got = await client.get(f"/v2/push/m/manifests/{tag}")
+    assert got.content == index.data
+    assert got.headers["content-type"] == OCI_INDEX

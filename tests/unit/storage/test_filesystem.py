@@ -13,7 +13,14 @@ from pathlib import Path
 
 import pytest
 
-from wharf.storage.driver import FilesystemDriver, InvalidPath, LocalFiles, StorageError, StorageFull, filesystem
+from wharf.storage.driver import (
+    FilesystemDriver,
+    InvalidPath,
+    LocalFiles,
+    StorageError,
+    StorageFull,
+    filesystem,
+)
 
 
 @pytest.fixture
