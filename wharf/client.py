@@ -138,14 +138,15 @@ def _parse_repository_path(path: str) -> tuple[RepositoryName, Tag | None, Diges
 
 
 def _is_loopback(registry: str) -> bool:
-    host = registry.rsplit(":", 1)[0] if not registry.endswith("]") else registry
+    """``localhost``, ``127.0.0.1:5000``, ``[::1]:5000``: hosts that never need TLS."""
+    host = registry if registry.endswith("]") else registry.rsplit(":", 1)[0]
     host = host.strip("[]")
     if host == "localhost" or host.endswith(".localhost"):
         return True
     try:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
-        return registry.strip("[]") == "::1"
+        return False
 
 
 # --------------------------------------------------------------------------- the client

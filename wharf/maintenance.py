@@ -53,7 +53,17 @@ from wharf.registry.namespace import Registry
 from wharf.registry.purge import PurgeReport, purge_uploads
 from wharf.storage.driver import LocalFiles, StorageDriver
 
-__all__ = ["FileLock", "Maintenance", "NoLock", "RunLock", "maintenance_for"]
+__all__ = [
+    "MAX_FIRST_DELAY",
+    "SCHEDULED_GC",
+    "UPLOAD_PURGE",
+    "FileLock",
+    "Maintenance",
+    "NoLock",
+    "RunLock",
+    "lock_for",
+    "maintenance_for",
+]
 
 _log = logging.getLogger(__name__)
 
