@@ -20,7 +20,8 @@ from wharf.registry.referrers import Referrers
 from wharf.registry.tags import Tags
 from wharf.registry.uploads import Uploads
 from wharf.storage.cache.base import BlobDescriptorCache, NullCache
-from wharf.storage.driver import PathNotFound, StorageDriver
+from wharf.storage.driver import StorageDriver
+from wharf.storage.driver.base import files_under
 
 __all__ = ["Registry", "Repository"]
 
@@ -64,39 +65,25 @@ class Registry:
         """Names of every repository that holds a manifest or a tag, sorted.
 
         Like distribution's catalog walk: a directory with a ``_manifests``
-        child is a repository; other ``_``-prefixed directories are never
-        descended into. A repository whose manifests and tags were all deleted
-        is not listed.
+        child is a repository, and other ``_``-prefixed directories (layers,
+        uploads) are never entered. A repository whose manifests and tags were
+        all deleted is not listed. Cached until the next metadata write, so
+        paging through a large catalog walks the tree once.
         """
-        found: list[str] = []
-        await self._collect(paths.REPOSITORIES, found)
+        return await self.metadata.get(("catalog",), self._walk_repositories)
+
+    async def _walk_repositories(self) -> list[str]:
+        marker = f"/{paths.MANIFESTS_DIR}/"
+        found: set[str] = set()
+        for path in await files_under(self.driver, paths.REPOSITORIES, prune=_not_manifests):
+            relative = path[len(paths.REPOSITORIES) + 1 :]
+            name, sep, below = relative.partition(marker)
+            if sep and below.startswith(("tags/", "revisions/")) and not below.endswith("/"):
+                found.add(name)
         return sorted(found)
 
-    async def _collect(self, directory: str, found: list[str]) -> None:
-        try:
-            children = await self.driver.list(directory)
-        except PathNotFound:
-            return
-        names = {child.rsplit("/", 1)[-1] for child in children}
-        if paths.MANIFESTS_DIR in names and await self._has_content(directory):
-            found.append(directory[len(paths.REPOSITORIES) + 1 :])
-        for child in children:
-            if not child.rsplit("/", 1)[-1].startswith("_"):
-                await self._collect(child, found)
 
-    async def _has_content(self, directory: str) -> bool:
-        manifests = f"{directory}/{paths.MANIFESTS_DIR}"
-        for sub in ("tags", "revisions"):
-            try:
-                if await self._any_file(f"{manifests}/{sub}"):
-                    return True
-            except PathNotFound:
-                continue
-        return False
-
-    async def _any_file(self, directory: str) -> bool:
-        for child in await self.driver.list(directory):
-            info = await self.driver.stat(child)
-            if not info.is_dir or await self._any_file(child):
-                return True
-        return False
+def _not_manifests(directory: str) -> bool:
+    """Directories the catalog walk skips: every reserved ``_`` one but ``_manifests``."""
+    name = directory.rsplit("/", 1)[-1]
+    return name.startswith("_") and name != paths.MANIFESTS_DIR

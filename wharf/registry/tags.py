@@ -54,18 +54,24 @@ class Tags:
         answers so for a repository that holds blobs but never had a tag; an empty
         list is as true there, and the same on every driver.)
         """
+        names = await self.metadata.get(("tags", self.name), self._read_all)
+        if names is None:
+            raise NameUnknown({"name": str(self.name)})
+        return names
+
+    async def _read_all(self) -> list[str] | None:
         try:
             children = await self.driver.list(paths.tags(self.name))
         except PathNotFound:
-            await self._require_repository()
-            return []
+            return [] if await self._repository_exists() else None
         return sorted(child.rsplit("/", 1)[-1] for child in children)
 
-    async def _require_repository(self) -> None:
+    async def _repository_exists(self) -> bool:
         try:
             await self.driver.stat(paths.repository(self.name))
         except PathNotFound:
-            raise NameUnknown({"name": str(self.name)}) from None
+            return False
+        return True
 
     async def pointing_at(self, digest: Digest) -> list[Tag]:
         """The tags whose current link names ``digest``."""
