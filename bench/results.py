@@ -118,7 +118,7 @@ class Results:
         for metric in self.metrics.values():
             if not metric.values:
                 continue
-            row = [metric.label, metric.unit, *(_cell(metric.values.get(k)) for k in kinds)]
+            row = [metric.label, metric.unit, *(_cell(metric.values.get(k), metric.unit) for k in kinds)]
             if "distribution" in kinds:
                 ratio = metric.ratio()
                 met = metric.met(self.context)
@@ -189,10 +189,11 @@ def _fmt(value: float) -> str:
     return f"{value:.3f}"
 
 
-def _cell(values: list[float] | None) -> str:
+def _cell(values: list[float] | None, unit: str) -> str:
     if not values:
         return "—"
+    fmt = (lambda v: f"{v:,.0f}") if unit == "count" else _fmt
     median = statistics.median(values)
-    if len(values) == 1:
-        return _fmt(median)
-    return f"{_fmt(median)} [{_fmt(min(values))}–{_fmt(max(values))}]"
+    if len(values) == 1 or min(values) == max(values):
+        return fmt(median)
+    return f"{fmt(median)} [{fmt(min(values))}–{fmt(max(values))}]"

@@ -16,6 +16,7 @@ import os
 import secrets
 import shutil
 import statistics
+import subprocess
 import sys
 import threading
 import time
@@ -73,6 +74,8 @@ class Sizes:
     gc_images: int = 2000
     gc_repos: int = 100
     gc_layer: int = 16 << 10
+    #: a garbage-collect that runs longer is stopped, and that server skips the workload's later rounds
+    gc_timeout: float = 180.0
     #: times a whole listing is fetched, and a paged listing walked, per round, within ``budget`` seconds each
     listings: int = 10
     walks: int = 5
@@ -91,6 +94,7 @@ QUICK = Sizes(
     layer=MiB,
     gc_images=200,
     gc_repos=10,
+    gc_timeout=60.0,
     listings=5,
     walks=2,
 )
@@ -151,7 +155,8 @@ class Bench:
         os.sync()
 
     def nonce(self) -> str:
-        return f"{next(self._nonces)}-{secrets.token_hex(4)}"
+        """Unique, and always as long, so the two servers store images of the same sizes."""
+        return f"{next(self._nonces):010d}-{secrets.token_hex(4)}"
 
 
 def log(message: str) -> None:
@@ -295,7 +300,7 @@ def _define_memory(b: Bench, during: str) -> None:
 
 def _setup_small(b: Bench) -> None:
     for kind in b.kinds:
-        image = make_image(f"small-{kind}", layer_size=1024)
+        image = make_image(f"small-{b.nonce()}", layer_size=1024)
 
         async def push(conn: AsyncConn, image: Image = image) -> None:
             await push_image(conn, "bench/small", "latest", image)
@@ -370,7 +375,7 @@ def _define_tags(b: Bench) -> None:
 def _run_tags(b: Bench, kind: str, round_: int) -> None:
     s, server = b.sizes, b.server(kind)
     repo = f"bench/tags-r{round_}"
-    image = make_image(f"tags-{kind}-{round_}", layer_size=1024)
+    image = make_image(f"tags-{b.nonce()}", layer_size=1024)
     arun(run_pool(server.port, [partial(_push_blobs, repo=repo, image=image)], 1))
     manifests = [manifest_for(image.config, image.layers, {"bench.tag": b.nonce()}) for _ in range(s.tags)]
     jobs = [
@@ -396,9 +401,10 @@ async def _push_blobs(conn: AsyncConn, repo: str, image: Image) -> None:
 
 
 def _measure_listing(
-    b: Bench, server: Server, path: str, key: str, expected: int
+    b: Bench, server: Server, path: str, key: str, expected: int, *, whole: str | None = None
 ) -> tuple[float, float, int]:
-    """Median ms of a whole listing, median ms of walking it in pages, and the number of pages.
+    """Median ms of a whole listing (``whole``, else ``path``), median ms of walking ``path`` in pages,
+    and the number of pages.
 
     Each is repeated ``listings``/``walks`` times, or fewer when a slow server uses up the time budget.
     """
@@ -412,11 +418,11 @@ def _measure_listing(
             if wholes and time.monotonic() > deadline:
                 break
             started = time.perf_counter()
-            response = expect(conn.request("GET", path), 200, what=f"GET {path}")
+            response = expect(conn.request("GET", whole or path), 200, what=f"GET {whole or path}")
             wholes.append(time.perf_counter() - started)
             found = len(json.loads(response.body).get(key) or [])
             if found != expected:
-                b.results.note(f"{server.kind}: GET {path.split('?')[0]} listed {found} of {expected} {key}")
+                b.results.note(f"{server.kind}: GET {whole or path} listed {found} of {expected} {key}")
         deadline = time.monotonic() + s.budget
         for _ in range(s.walks):
             if walks and time.monotonic() > deadline:
@@ -443,7 +449,9 @@ def _walk(conn: SyncConn, first: str, key: str, *, max_pages: int) -> tuple[int,
 
 def _define_catalog(b: Bench) -> None:
     s = b.sizes
-    b.results.define("w5.whole", f"5 _catalog of {s.repos:,} repositories, whole", "ms", at_most(1))
+    b.results.define(
+        "w5.whole", f"5 _catalog of {s.repos:,} repositories, whole (n={s.repos})", "ms", at_most(1)
+    )
     b.results.define("w5.paged", f"5 _catalog of {s.repos:,}, all pages n={s.page}", "ms", at_most(0.5))
     b.results.define("w5.pages", f"5 _catalog n={s.page}: pages", "count")
 
@@ -452,7 +460,7 @@ def _setup_catalog(b: Bench) -> None:
     s = b.sizes
     for kind in b.kinds:
         server = b.catalogs[kind] = b.start(kind, "catalog")
-        images = [make_image(f"cat-{kind}-{i}", layer_size=256) for i in range(s.repos)]
+        images = [make_image(f"cat-{b.nonce()}", layer_size=256) for _ in range(s.repos)]
         jobs = [
             partial(push_image, repo=f"bench/cat-{i:05d}", tag="latest", image=image)
             for i, image in enumerate(images)
@@ -463,7 +471,11 @@ def _setup_catalog(b: Bench) -> None:
 
 
 def _run_catalog(b: Bench, kind: str, round_: int) -> None:
-    whole, paged, pages = _measure_listing(b, b.catalogs[kind], "/v2/_catalog", "repositories", b.sizes.repos)
+    # Without n, distribution answers 100 repositories; n asks for all of them (up to catalog.maxentries).
+    repos = b.sizes.repos
+    whole, paged, pages = _measure_listing(
+        b, b.catalogs[kind], "/v2/_catalog", "repositories", repos, whole=f"/v2/_catalog?n={repos}"
+    )
     b.results.record("w5.whole", kind, whole)
     b.results.record("w5.paged", kind, paged)
     b.results.record("w5.pages", kind, pages)
@@ -596,7 +608,13 @@ def _run_gc(b: Bench, kind: str, round_: int) -> None:
         if kind == "distribution":  # offline only: stop it, collect, start it again
             server.stop()
         started = time.perf_counter()
-        done = server.run("garbage-collect", str(server.config))
+        try:
+            done = server.run("garbage-collect", str(server.config), timeout=s.gc_timeout)
+        except subprocess.TimeoutExpired:
+            b.gc_support[kind] = False
+            raise RuntimeError(
+                f"{kind} garbage-collect did not finish in {s.gc_timeout:.0f} s, so later rounds skip it"
+            ) from None
         elapsed = time.perf_counter() - started
         if done.returncode != 0:
             raise RuntimeError(f"{kind} garbage-collect exited {done.returncode}: {done.stderr[-2000:]}")
@@ -632,7 +650,7 @@ def _populate_gc(b: Bench, server: Server, kind: str) -> list[Image]:
     s = b.sizes
     bases = [Blob(os.urandom(64 << 10)) for _ in range(s.gc_repos)]
     images = [
-        make_image(f"gc-{kind}-{b.nonce()}", layer_size=s.gc_layer, shared=[bases[i % s.gc_repos]])
+        make_image(f"gc-{b.nonce()}", layer_size=s.gc_layer, shared=[bases[i % s.gc_repos]])
         for i in range(s.gc_images)
     ]
     started = time.perf_counter()

@@ -35,7 +35,7 @@ from wharf.digest import Digest
 from wharf.reference import RepositoryName, Tag
 from wharf.registry import gc, paths
 from wharf.registry.fence import CollectionRunning
-from wharf.registry.gc import collect
+from wharf.registry.gc import GCError, collect
 from wharf.registry.namespace import Registry
 from wharf.storage.driver import PathNotFound, StorageDriver, files_under
 
@@ -320,6 +320,17 @@ async def test_delete_untagged_keeps_the_referrers_of_a_kept_manifest(env: Env) 
         assert not await env.stored(blob.digest)
 
 
+async def test_delete_untagged_refuses_to_guess_past_a_broken_tag(env: Env) -> None:
+    old, _ = await push_image(env.client, "app", "v1")
+    await push_image(env.client, "app", "v1")
+    await env.driver.put_content(paths.tag_current_link(RepositoryName("app"), Tag("broken")), b"rubbish")
+
+    with pytest.raises(GCError, match="app:broken"):
+        await collect(env.registry, delete_untagged=True)
+
+    assert (await env.client.get(f"/v2/app/manifests/{sha256(old)}")).content == old
+
+
 # --------------------------------------------------------------------------- pushes that overlap a collection
 
 
@@ -434,6 +445,28 @@ async def test_an_image_deleted_right_after_a_journaled_push_is_still_freed(env:
 
     assert report.blobs_protected == 0
     assert report.blobs_deleted == 1 + len(blobs)
+
+
+async def test_a_blob_swept_after_a_mount_during_the_collection_leaves_no_link_behind(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Mounted into another repository during the run, then referenced by an image deleted again:
+    garbage after all, and the new repository's link must go with it."""
+    layer = random_blob(600)
+    await push_blob(env.client, "a", layer)  # garbage: no manifest references it
+
+    async def mount_use_and_delete() -> None:
+        mounted = await env.client.post("/v2/b/blobs/uploads/", params={"mount": layer.digest, "from": "a"})
+        assert mounted.status_code == 201
+        _, digest = await push(env.client, "b", "tmp", [config_blob(), layer])
+        assert (await env.client.delete(f"/v2/b/manifests/{digest}")).status_code == 202
+
+    with during_collection(monkeypatch, mount_use_and_delete):
+        report = await collect(env.registry)
+
+    assert Digest.parse(layer.digest) in report.deleted_blobs
+    assert not await env.linked("b", layer.digest)
+    assert (await env.client.head(f"/v2/b/blobs/{layer.digest}")).status_code == 404
 
 
 async def test_an_index_pushed_during_delete_untagged_keeps_its_platform_manifests(

@@ -73,6 +73,7 @@ import time
 import uuid
 import weakref
 from collections.abc import AsyncIterator, Iterable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -253,7 +254,7 @@ class _FileLocks:
 
     async def acquire_shared(self) -> None:
         if self._fence_fd < 0:
-            await anyio.to_thread.run_sync(self._open)
+            await self._open()
         while not self._try_shared():
             await self._wait_for_collector()
 
@@ -262,10 +263,16 @@ class _FileLocks:
         if self._holders == 0:
             fcntl.flock(self._fence_fd, fcntl.LOCK_UN)
 
-    def _open(self) -> None:
+    async def _open(self) -> None:
+        gate = await anyio.to_thread.run_sync(_open_lock_file, self._gate_path)
+        fence = await anyio.to_thread.run_sync(_open_lock_file, self._fence_path)
+        # Decided on the event loop, so writers that opened at once keep one pair: a writer
+        # whose lock sat on a replaced descriptor would hold the fence for ever.
         if self._fence_fd < 0:
-            gate, fence = _open_lock_file(self._gate_path), _open_lock_file(self._fence_path)
             self._gate_fd, self._fence_fd = gate, fence
+        else:
+            os.close(gate)
+            os.close(fence)
 
     def _try_shared(self) -> bool:
         """Non-blocking: False while a collector holds or waits for the fence."""
@@ -304,8 +311,12 @@ class _FileLocks:
 
 
 def _open_lock_file(path: str) -> int:
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    return os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    """A descriptor to ``flock``: read-only will do where the file belongs to another user."""
+    try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        return os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    except PermissionError:
+        return os.open(path, os.O_RDONLY | os.O_CLOEXEC)
 
 
 def _try_flock(fd: int, operation: int) -> bool:
@@ -370,35 +381,51 @@ _LEASE_FORMAT = struct.Struct("=q")
 class _SharedLease:
     """The lease in a file every process of the host maps: reading it is a memory load.
 
-    Where the store is read-only the file may not be creatable; then no
-    collection can run either, and the lease is simply never active.
+    A process that may not write the file (another user's, a read-only store)
+    maps it read-only; while it cannot even read it (not created yet, and not
+    creatable by this process), it tries again at every call, so it never
+    misses a collection that creates it.
     """
 
     def __init__(self, path: str) -> None:
+        self._path = path
         self._map: mmap.mmap | None = None
+        self._writable = False
+        self._open()
+
+    def _open(self) -> None:
         try:
-            os.makedirs(os.path.dirname(path), exist_ok=True)
-            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            os.makedirs(os.path.dirname(self._path), exist_ok=True)
+            fd = os.open(self._path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            access = mmap.ACCESS_WRITE
         except OSError as exc:
             if exc.errno not in (errno.EROFS, errno.EACCES, errno.EPERM):
                 raise
-            return
+            try:
+                fd = os.open(self._path, os.O_RDONLY | os.O_CLOEXEC)
+            except FileNotFoundError:
+                return
+            access = mmap.ACCESS_READ
         try:
-            if os.fstat(fd).st_size < _LEASE_FORMAT.size:
+            if access == mmap.ACCESS_WRITE and os.fstat(fd).st_size < _LEASE_FORMAT.size:
                 os.ftruncate(fd, _LEASE_FORMAT.size)
-            self._map = mmap.mmap(fd, _LEASE_FORMAT.size)
+            if os.fstat(fd).st_size >= _LEASE_FORMAT.size:
+                self._map = mmap.mmap(fd, _LEASE_FORMAT.size, access=access)
+                self._writable = access == mmap.ACCESS_WRITE
         finally:
             os.close(fd)
 
     def until(self) -> float:
         if self._map is None:
-            return 0.0
+            self._open()
+            if self._map is None:
+                return 0.0
         value: int = _LEASE_FORMAT.unpack_from(self._map, 0)[0]
         return value / _NS
 
     def extend(self, seconds: float) -> None:
-        if self._map is None:
-            raise OSError(errno.EROFS, "the garbage collection lease cannot be written")
+        if self._map is None or not self._writable:
+            raise OSError(errno.EACCES, f"{self._path}: the collection's lease cannot be written here")
         _LEASE_FORMAT.pack_into(self._map, 0, time.time_ns() + int(seconds * _NS))
 
 
@@ -500,16 +527,19 @@ class _InProcess:
 
     def __init__(self, driver: StorageDriver) -> None:
         self.lock = _RWLock()
-        self.lease: _Lease | None = None
         self.process: _ProcessLock
+        self.lease: _Lease
         if isinstance(driver, LocalFiles):
             self.process = _FileLocks(
                 driver.local_path(paths.gc_fence()),
                 driver.local_path(paths.gc_gate()),
                 driver.local_path(paths.gc_running()),
             )
+            # mapped once, when the registry is built (like wharf.registry.generation)
+            self.lease = _SharedLease(driver.local_path(paths.gc_lease()))
         else:
             self.process = _NoProcessLock()
+            self.lease = _LocalLease()
 
 
 #: by driver object, so that registries sharing one driver (tests, tools) share one fence
@@ -524,58 +554,38 @@ class Fence:
         shared = _IN_PROCESS.get(driver)
         if shared is None:
             shared = _IN_PROCESS[driver] = _InProcess(driver)
-        self._shared = shared
         self._local = shared.lock
         self._process = shared.process
+        self._lease = shared.lease
         self._journal = _Journal(driver)
 
     # The writers' side.
 
-    @contextlib.asynccontextmanager
-    async def protect(
+    def protect(
         self, repository: RepositoryName, digests: Iterable[Digest] = (), *, manifest: Digest | None = None
-    ) -> AsyncIterator[None]:
+    ) -> AbstractAsyncContextManager[None]:
         """Hold the fence shared around "check existence → commit"; journal first while a collection runs.
 
         ``manifest``: the manifest being committed or tagged; ``digests``: what it
         references, or else the blobs the write relies on.
         """
-        lease = await self._lease_now()
-        await self._local.acquire_shared()
-        try:
-            await self._process.acquire_shared()
-            try:
-                if lease.until() > time.time():
-                    await self._journal.write(repository, manifest, tuple(digests))
-                yield
-            finally:
-                self._process.release_shared()
-        finally:
-            self._local.release_shared()
+        return _Hold(self, repository, tuple(digests), manifest)
 
-    @contextlib.asynccontextmanager
-    async def observe(self, repository: RepositoryName, digests: Iterable[Digest]) -> AsyncIterator[None]:
+    def observe(
+        self, repository: RepositoryName, digests: Iterable[Digest]
+    ) -> AbstractAsyncContextManager[None]:
         """Around a read that tells a client something exists, which it may then rely on.
 
-        Free while no collection runs. A read that saw no lease happened, for
-        all that matters, before the collection began.
+        Free while no collection runs: a read that saw no lease happened, for all
+        that matters, before the collection began.
         """
-        lease = await self._lease_now()
-        if lease.until() <= time.time():
-            yield
-            return
-        async with self.protect(repository, digests):
-            yield
+        if not self.collecting():
+            return _NOTHING
+        return _Hold(self, repository, tuple(digests), None)
 
-    async def _lease_now(self) -> _Lease:
-        shared = self._shared
-        if shared.lease is None:
-            if isinstance(self.driver, LocalFiles):
-                path = self.driver.local_path(paths.gc_lease())
-                shared.lease = await anyio.to_thread.run_sync(_SharedLease, path)
-            else:
-                shared.lease = _LocalLease()
-        return shared.lease
+    def collecting(self) -> bool:
+        """Whether a collection's lease runs (a memory load where the lease is mapped)."""
+        return self._lease.until() > time.time()
 
     # The collector's side.
 
@@ -586,13 +596,14 @@ class Fence:
         if running is None:
             raise CollectionRunning("another garbage collection is running on this storage")
         try:
-            lease = await self._lease_now()
+            lease = self._lease
             lease.extend(LEASE)
-            heartbeat = asyncio.ensure_future(_keep_alive(lease))
+            renewal = _Renewal(lease)
+            heartbeat = asyncio.ensure_future(_keep_alive(renewal))
             try:
                 async with self._exclusive():
                     pass  # drain: writers that began before the lease have committed
-                yield Collection(self, lease)
+                yield Collection(self, renewal)
             finally:
                 heartbeat.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -615,28 +626,83 @@ class Fence:
             self._local.release_exclusive()
 
 
-async def _keep_alive(lease: _Lease) -> None:
-    while True:
+class _Hold:
+    """A writer's shared hold on the fence (``Fence.protect``)."""
+
+    __slots__ = ("_digests", "_fence", "_manifest", "_repository")
+
+    def __init__(
+        self, fence: Fence, repository: RepositoryName, digests: tuple[Digest, ...], manifest: Digest | None
+    ) -> None:
+        self._fence = fence
+        self._repository = repository
+        self._digests = digests
+        self._manifest = manifest
+
+    async def __aenter__(self) -> None:
+        fence = self._fence
+        await fence._local.acquire_shared()
+        try:
+            await fence._process.acquire_shared()
+        except BaseException:
+            fence._local.release_shared()
+            raise
+        try:
+            # After taking the fence: a collector's drain makes every later writer see its lease.
+            if fence.collecting():
+                await fence._journal.write(self._repository, self._manifest, self._digests)
+        except BaseException:
+            self._release()
+            raise
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self._release()
+
+    def _release(self) -> None:
+        self._fence._process.release_shared()
+        self._fence._local.release_shared()
+
+
+_NOTHING: AbstractAsyncContextManager[None] = contextlib.nullcontext()
+
+
+class _Renewal:
+    """Keeps a collection's lease running, unless it ever ran out: writers may then have skipped
+    the journal, and renewing it would hide that."""
+
+    def __init__(self, lease: _Lease) -> None:
+        self.lease = lease
+        self.lapsed = False
+
+    def renew(self) -> None:
+        if self.lease.until() <= time.time():
+            self.lapsed = True
+        if not self.lapsed:
+            self.lease.extend(LEASE)
+
+
+async def _keep_alive(renewal: _Renewal) -> None:
+    while not renewal.lapsed:
         await asyncio.sleep(LEASE / 4)
-        lease.extend(LEASE)
+        renewal.renew()
 
 
 class Collection:
     """The collector's handle on the fence during one run."""
 
-    def __init__(self, fence: Fence, lease: _Lease) -> None:
+    def __init__(self, fence: Fence, renewal: _Renewal) -> None:
         self._fence = fence
-        self._lease = lease
+        self._renewal = renewal
 
     @contextlib.asynccontextmanager
     async def exclusive(self) -> AsyncIterator[None]:
         """Hold the fence alone, for one batch of deletions; renews the lease."""
         async with self._fence._exclusive():
-            if self._lease.until() <= time.time():
+            self._renewal.renew()
+            if self._renewal.lapsed:
                 raise CollectionInterrupted(
                     "the collection stalled for longer than its lease; it stops deleting for this run"
                 )
-            self._lease.extend(LEASE)
             yield
 
     async def journal(self) -> list[JournalEntry]:

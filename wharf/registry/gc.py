@@ -47,13 +47,14 @@ from wharf.storage.driver import PathNotFound, StorageDriver, delete_all, files_
 __all__ = ["DeletedManifest", "GCError", "GCProgress", "GCReport", "collect"]
 
 #: deletions per hold of the fence: writers wait at most one batch
-BATCH = 256
+BATCH = 1024
 #: pause between two batches, so writers waiting on the fence get in
 PAUSE = 0.002
 #: storage reads in flight at once
 _CONCURRENCY = 64
-#: manifests read per call to the driver
-_READ_CHUNK = 512
+#: manifests read per call to the driver, and calls at once
+_READ_CHUNK = 128
+_READERS = 8
 
 _T = TypeVar("_T")
 _R = TypeVar("_R")
@@ -217,15 +218,23 @@ async def _read_manifests(
     """The references of every revision whose content is present, each digest read once."""
     wanted = sorted({d for repo in scan.repositories.values() for d in repo.revisions} & scan.blobs)
     found: dict[Digest, _References] = {}
-    for start in range(0, len(wanted), _READ_CHUNK):
-        chunk = wanted[start : start + _READ_CHUNK]
+    done = 0
+
+    async def read(chunk: list[Digest]) -> None:
+        nonlocal done
         bodies = await read_all(driver, [paths.blob_data(digest) for digest in chunk])
         found.update(
             (digest, _references(digest, body))
             for digest, body in zip(chunk, bodies, strict=True)
             if body is not None
         )
-        notify(GCProgress("mark", start + len(chunk), len(wanted)))
+        done += len(chunk)
+        notify(GCProgress("mark", done, len(wanted)))
+
+    # a few chunks at once: reading small files mostly waits on the disk
+    chunks = [wanted[start : start + _READ_CHUNK] for start in range(0, len(wanted), _READ_CHUNK)]
+    for start in range(0, len(chunks), _READERS):
+        await asyncio.gather(*map(read, chunks[start : start + _READERS]))
     return found
 
 
@@ -264,13 +273,15 @@ def _digest_of(descriptor: Any, key: str = "digest") -> Digest | None:
 
 async def _tag_targets(driver: StorageDriver, name: RepositoryName, tags: list[Tag]) -> set[Digest]:
     targets: set[Digest] = set()
-    for content in await read_all(driver, [paths.tag_current_link(name, tag) for tag in tags]):
+    links = [paths.tag_current_link(name, tag) for tag in tags]
+    for tag, content in zip(tags, await read_all(driver, links), strict=True):
         if content is None:
-            continue
+            continue  # a tag without a current link names nothing (distribution skips it too)
         try:
             targets.add(paths.parse_link(content))
         except RegistryError:
-            continue  # a broken tag keeps nothing, as in distribution
+            # what it names is unknown, so nothing can be called untagged (distribution fails too)
+            raise GCError(f"tag {name}:{tag} has an unreadable link; repair or delete it, then collect again")
     return targets
 
 
@@ -362,7 +373,7 @@ class _Sweeper:
                 protected = await self._protected_now()
                 doomed = [d for d in batch if d not in protected]
                 # links first: from here on no repository claims the blob
-                links = [paths.layer_dir(n, d) for d in doomed for n in self.scan.links.get(d, [])]
+                links = [paths.layer_dir(n, d) for d in doomed for n in self._linking(d)]
                 await delete_all(self.driver, links)
                 self.bytes_freed += await self.registry.blobs.delete_all(doomed)
                 self.registry.metadata.changed()
@@ -371,6 +382,11 @@ class _Sweeper:
             self.notify(GCProgress("sweep", done, len(candidates)))
             await asyncio.sleep(PAUSE)
         await self._remove_dangling_links()
+
+    def _linking(self, digest: Digest) -> set[RepositoryName]:
+        """Every repository that may link ``digest``: those the scan found, and those a write named
+        it in since (a link is only ever written under the fence, so journaled during a run)."""
+        return {*self.scan.links.get(digest, ()), *self.protection.named.get(digest, ())}
 
     async def _remove_dangling_links(self) -> None:
         """Links to blobs that were gone before this run (distribution's collector leaves them)."""
@@ -418,11 +434,15 @@ class _Protection:
         self.driver = driver
         self.manifests = manifests
         self._live: dict[str, bool] = {}
+        #: digest -> the repositories of the entries naming it
+        self.named: dict[Digest, set[RepositoryName]] = defaultdict(set)
 
     async def evaluate(self, entries: Sequence[JournalEntry]) -> set[Digest]:
         await self._check_live([e for e in entries if e.manifest is not None and e.name not in self._live])
         listed: dict[tuple[RepositoryName, Digest], str] = {}
         for entry in entries:
+            for digest in entry.digests:
+                self.named[digest].add(entry.repository)
             if entry.manifest is not None:
                 for digest in (entry.manifest, *entry.digests):
                     listed[(entry.repository, digest)] = entry.name  # entries are oldest first

@@ -113,10 +113,24 @@ async def _collect_once(fence: Fence, order: list[str]) -> None:
 async def test_a_collector_that_outlived_its_lease_stops_deleting(driver: StorageDriver) -> None:
     fence = Fence(driver)
     async with fence.collection() as collection:
-        (await fence._lease_now()).extend(-1.0)  # as if the collector had stalled
+        fence._lease.extend(-1.0)  # as if the collector had stalled
         with pytest.raises(CollectionInterrupted):
             async with collection.exclusive():
                 pass
+        with pytest.raises(CollectionInterrupted):  # for good: renewing would hide the lapse
+            async with collection.exclusive():
+                pass
+
+
+def test_the_heartbeat_does_not_revive_a_lease_that_ran_out() -> None:
+    lease = fence_module._LocalLease()
+    lease.extend(fence_module.LEASE)
+    renewal = fence_module._Renewal(lease)
+    renewal.renew()
+    assert lease.until() > time.time() and not renewal.lapsed
+    lease.extend(-1.0)
+    renewal.renew()
+    assert renewal.lapsed and lease.until() < time.time()
 
 
 async def test_old_journal_entries_are_pruned_and_ignored(driver: StorageDriver) -> None:
@@ -194,3 +208,18 @@ async def test_a_collector_in_another_process_holds_off_writers_here(tmp_path: P
             waited = time.monotonic() - started
         assert waited > 0.3
         assert len(await journal_names(FilesystemDriver(root))) == 1  # and it saw the other's lease
+
+
+async def test_writers_arriving_together_at_first_leave_the_fence_free(tmp_path: Path) -> None:
+    """The first writers of a process open the lock files at once: none may keep a lock behind."""
+    for attempt in range(5):
+        fence = Fence(FilesystemDriver(tmp_path / f"root{attempt}"))
+
+        async def write() -> None:
+            async with fence.protect(APP, [D1]):
+                await asyncio.sleep(0)
+
+        await asyncio.gather(*(write() for _ in range(50)))
+        async with asyncio.timeout(5):
+            async with fence._exclusive():
+                pass

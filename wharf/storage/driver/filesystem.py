@@ -67,7 +67,7 @@ __all__ = ["CHUNK_SIZE", "TEMP_PREFIX", "FilesystemDriver"]
 #: bytes per chunk that ``reader`` yields
 CHUNK_SIZE = 1 << 20
 #: worker threads one ``delete_all`` spreads over
-_DELETE_THREADS = 16
+_DELETE_THREADS = 8
 #: name prefix of temporary files; reserved, never a driver path component
 TEMP_PREFIX = ".tmp-"
 
