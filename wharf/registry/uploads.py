@@ -284,22 +284,27 @@ async def _copy(body: AsyncIterable[bytes], writer: FileWriter, hasher: Hasher) 
     writes release the GIL), while the event loop receives the next batch.
     """
     received = 0
-    batch = bytearray()
+    batch: list[bytes] = []
+    batched = 0
     pending: asyncio.Task[None] | None = None
     try:
         async for piece in body:
-            batch += piece
-            received += len(piece)
-            if len(batch) >= _BATCH:
+            batch.append(piece)
+            batched += len(piece)
+            if batched >= _BATCH:
                 if pending is not None:
                     await pending
-                pending = asyncio.create_task(_hash_and_write(bytes(batch), writer, hasher))
+                # One copy, into the block both threads read.
+                pending = asyncio.create_task(_hash_and_write(b"".join(batch), writer, hasher))
+                received += batched
                 batch.clear()
+                batched = 0
         if pending is not None:
             await pending
             pending = None
         if batch:
-            await _hash_and_write(bytes(batch), writer, hasher)
+            await _hash_and_write(b"".join(batch), writer, hasher)
+            received += batched
     finally:
         if pending is not None:
             pending.cancel()
