@@ -52,8 +52,16 @@ If the collector stalls past its lease (writers stopped journaling), it
 notices before its next batch and stops deleting (``CollectionInterrupted``).
 If it dies, the kernel drops its locks and the lease runs out by itself.
 
+Two rules for code that writes: a ``_layers`` link or a manifest revision is
+only ever written inside ``protect`` (so during a run every new link is in the
+journal, which is how the sweep finds the links of a blob it removes), and a
+hold is never taken inside another (a waiting collector stops new holders, so
+a nested hold would wait for ever). ``wharf garbage-collect`` must run as the
+user that runs ``wharf serve``, as it must for distribution: both write the
+same files.
+
 Across processes on one host (``LocalFiles`` storage), the fence is a pair of
-``flock`` locks in the store (``gate`` keeps a stream of writers from starving
+``flock`` locks in the store (``wharf.registry.locks``) (``gate`` keeps a stream of writers from starving
 the collector: it stops new writers while the collector waits) and the lease
 is a mapped file; a store private to one process (``inmemory``) needs only the
 in-process lock and lease. Stores shared between hosts would need a
@@ -64,26 +72,26 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import errno
-import fcntl
-import mmap
-import os
-import struct
 import time
 import uuid
 import weakref
 from collections.abc import AsyncIterator, Iterable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
-from typing import Protocol
-
-import anyio
-import anyio.to_thread
 
 from wharf.digest import Digest
 from wharf.errors import RegistryError
 from wharf.reference import RepositoryName
 from wharf.registry import paths
+from wharf.registry.locks import (
+    FileLocks,
+    Lease,
+    LocalLease,
+    NoProcessLock,
+    ProcessLock,
+    RWLock,
+    SharedLease,
+)
 from wharf.storage.driver import LocalFiles, PathNotFound, StorageDriver
 
 __all__ = [
@@ -110,323 +118,6 @@ class CollectionRunning(RuntimeError):
 
 class CollectionInterrupted(RuntimeError):
     """The collector stalled past its lease; it stops deleting for this run."""
-
-
-# --------------------------------------------------------------------------- in-process lock
-
-
-class _RWLock:
-    """A readers-writer lock for tasks of one event loop; a waiting writer stops new readers."""
-
-    def __init__(self) -> None:
-        self._readers = 0
-        self._writer = False
-        self._writers_waiting = 0
-        self._waiters: list[asyncio.Future[None]] = []
-
-    async def acquire_shared(self) -> None:
-        while self._writer or self._writers_waiting:
-            await self._wait()
-        self._readers += 1
-
-    def release_shared(self) -> None:
-        self._readers -= 1
-        if self._readers == 0:
-            self._wake()
-
-    async def acquire_exclusive(self) -> None:
-        self._writers_waiting += 1
-        try:
-            while self._writer or self._readers:
-                await self._wait()
-        except BaseException:
-            self._writers_waiting -= 1
-            self._wake()  # readers may have been held back by this writer alone
-            raise
-        self._writers_waiting -= 1
-        self._writer = True
-
-    def release_exclusive(self) -> None:
-        self._writer = False
-        self._wake()
-
-    async def _wait(self) -> None:
-        waiter = asyncio.get_running_loop().create_future()
-        self._waiters.append(waiter)
-        try:
-            await waiter
-        finally:
-            with contextlib.suppress(ValueError):
-                self._waiters.remove(waiter)
-
-    def _wake(self) -> None:
-        waiters, self._waiters = self._waiters, []
-        for waiter in waiters:
-            if not waiter.done():
-                waiter.set_result(None)
-
-
-# --------------------------------------------------------------------------- cross-process lock
-
-
-class _ProcessLock(Protocol):
-    """The fence between processes: shared by writers, exclusive to the collector."""
-
-    async def acquire_shared(self) -> None: ...
-
-    def release_shared(self) -> None: ...
-
-    async def acquire_exclusive(self) -> _Held: ...
-
-    async def try_run_lock(self) -> _Held | None: ...
-
-
-class _Held(Protocol):
-    def release(self) -> None: ...
-
-
-class _NoProcessLock:
-    """For storage private to one process: the in-process lock is the whole fence."""
-
-    def __init__(self) -> None:
-        self._running = False
-
-    async def acquire_shared(self) -> None:
-        return None
-
-    def release_shared(self) -> None:
-        return None
-
-    async def acquire_exclusive(self) -> _Held:
-        return _Released()
-
-    async def try_run_lock(self) -> _Held | None:
-        if self._running:
-            return None
-        self._running = True
-        return _Flag(self)
-
-
-class _Released:
-    def release(self) -> None:
-        return None
-
-
-@dataclass
-class _Flag:
-    owner: _NoProcessLock
-
-    def release(self) -> None:
-        self.owner._running = False
-
-
-@dataclass
-class _Flocks:
-    fds: list[int]
-
-    def release(self) -> None:
-        # closing the descriptors releases their locks, in the order taken backwards
-        for fd in reversed(self.fds):
-            os.close(fd)
-        self.fds = []
-
-
-class _FileLocks:
-    """``flock`` locks in the store, for the processes of one host.
-
-    A writer holds ``fence`` shared through one descriptor per process (counted
-    here), taken with non-blocking calls on the event loop: no thread hop when
-    no collector is around. The collector takes ``gate`` then ``fence``
-    exclusively, through descriptors of its own. A writer passes ``gate``
-    (shared, released at once) before taking ``fence``, so while the collector
-    waits for the fence, no new writer gets in, and the writers inside finish.
-    ``flock`` locks belong to open files, so all this holds within one process
-    too, and the kernel drops a dead process's locks.
-    """
-
-    def __init__(self, fence: str, gate: str, running: str) -> None:
-        self._fence_path, self._gate_path, self._running_path = fence, gate, running
-        self._fence_fd = -1
-        self._gate_fd = -1
-        self._holders = 0
-        self._limiter = anyio.CapacityLimiter(4)
-        self._gate_wait: asyncio.Future[None] | None = None
-
-    async def acquire_shared(self) -> None:
-        if self._fence_fd < 0:
-            await self._open()
-        while not self._try_shared():
-            await self._wait_for_collector()
-
-    def release_shared(self) -> None:
-        self._holders -= 1
-        if self._holders == 0:
-            fcntl.flock(self._fence_fd, fcntl.LOCK_UN)
-
-    async def _open(self) -> None:
-        gate = await anyio.to_thread.run_sync(_open_lock_file, self._gate_path)
-        fence = await anyio.to_thread.run_sync(_open_lock_file, self._fence_path)
-        # Decided on the event loop, so writers that opened at once keep one pair: a writer
-        # whose lock sat on a replaced descriptor would hold the fence for ever.
-        if self._fence_fd < 0:
-            self._gate_fd, self._fence_fd = gate, fence
-        else:
-            os.close(gate)
-            os.close(fence)
-
-    def _try_shared(self) -> bool:
-        """Non-blocking: False while a collector holds or waits for the fence."""
-        if not _try_flock(self._gate_fd, fcntl.LOCK_SH):
-            return False
-        try:
-            if self._holders == 0 and not _try_flock(self._fence_fd, fcntl.LOCK_SH):
-                return False
-            self._holders += 1
-            return True
-        finally:
-            fcntl.flock(self._gate_fd, fcntl.LOCK_UN)
-
-    async def _wait_for_collector(self) -> None:
-        """Wait (one thread per process, however many writers wait) until gate and fence are free."""
-        if self._gate_wait is None:
-            self._gate_wait = asyncio.ensure_future(
-                anyio.to_thread.run_sync(_wait_free, self._gate_path, self._fence_path, limiter=self._limiter)
-            )
-            self._gate_wait.add_done_callback(self._forget_wait)
-        await asyncio.shield(self._gate_wait)
-
-    def _forget_wait(self, _: asyncio.Future[None]) -> None:
-        self._gate_wait = None
-
-    async def acquire_exclusive(self) -> _Held:
-        fds = await anyio.to_thread.run_sync(_lock_exclusive, [self._gate_path, self._fence_path])
-        return _Flocks(fds)
-
-    async def try_run_lock(self) -> _Held | None:
-        fd = await anyio.to_thread.run_sync(_open_lock_file, self._running_path)
-        if not _try_flock(fd, fcntl.LOCK_EX):
-            os.close(fd)
-            return None
-        return _Flocks([fd])
-
-
-def _open_lock_file(path: str) -> int:
-    """A descriptor to ``flock``: read-only will do where the file belongs to another user."""
-    try:
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        return os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
-    except PermissionError:
-        return os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-
-
-def _try_flock(fd: int, operation: int) -> bool:
-    try:
-        fcntl.flock(fd, operation | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return False
-    return True
-
-
-def _lock_exclusive(lock_paths: list[str]) -> list[int]:
-    """Take each lock exclusively, in order, waiting as long as needed (in a worker thread)."""
-    fds: list[int] = []
-    try:
-        for path in lock_paths:
-            fds.append(_open_lock_file(path))
-            fcntl.flock(fds[-1], fcntl.LOCK_EX)
-    except BaseException:
-        for fd in reversed(fds):
-            os.close(fd)
-        raise
-    return fds
-
-
-def _wait_free(*lock_paths: str) -> None:
-    """Return once each lock could be taken shared (in a worker thread)."""
-    for path in lock_paths:
-        fd = _open_lock_file(path)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_SH)
-        finally:
-            os.close(fd)
-
-
-# --------------------------------------------------------------------------- the lease
-
-
-class _Lease(Protocol):
-    def until(self) -> float:
-        """The time (``time.time()``) until which writers journal."""
-        ...
-
-    def extend(self, seconds: float) -> None:
-        """Let the lease run until ``seconds`` from now."""
-        ...
-
-
-class _LocalLease:
-    def __init__(self) -> None:
-        self._until = 0.0
-
-    def until(self) -> float:
-        return self._until
-
-    def extend(self, seconds: float) -> None:
-        self._until = time.time() + seconds
-
-
-_LEASE_FORMAT = struct.Struct("=q")
-
-
-class _SharedLease:
-    """The lease in a file every process of the host maps: reading it is a memory load.
-
-    A process that may not write the file (another user's, a read-only store)
-    maps it read-only; while it cannot even read it (not created yet, and not
-    creatable by this process), it tries again at every call, so it never
-    misses a collection that creates it.
-    """
-
-    def __init__(self, path: str) -> None:
-        self._path = path
-        self._map: mmap.mmap | None = None
-        self._writable = False
-        self._open()
-
-    def _open(self) -> None:
-        try:
-            os.makedirs(os.path.dirname(self._path), exist_ok=True)
-            fd = os.open(self._path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
-            access = mmap.ACCESS_WRITE
-        except OSError as exc:
-            if exc.errno not in (errno.EROFS, errno.EACCES, errno.EPERM):
-                raise
-            try:
-                fd = os.open(self._path, os.O_RDONLY | os.O_CLOEXEC)
-            except FileNotFoundError:
-                return
-            access = mmap.ACCESS_READ
-        try:
-            if access == mmap.ACCESS_WRITE and os.fstat(fd).st_size < _LEASE_FORMAT.size:
-                os.ftruncate(fd, _LEASE_FORMAT.size)
-            if os.fstat(fd).st_size >= _LEASE_FORMAT.size:
-                self._map = mmap.mmap(fd, _LEASE_FORMAT.size, access=access)
-                self._writable = access == mmap.ACCESS_WRITE
-        finally:
-            os.close(fd)
-
-    def until(self) -> float:
-        if self._map is None:
-            self._open()
-            if self._map is None:
-                return 0.0
-        value: int = _LEASE_FORMAT.unpack_from(self._map, 0)[0]
-        return value / _NS
-
-    def extend(self, seconds: float) -> None:
-        if self._map is None or not self._writable:
-            raise OSError(errno.EACCES, f"{self._path}: the collection's lease cannot be written here")
-        _LEASE_FORMAT.pack_into(self._map, 0, time.time_ns() + int(seconds * _NS))
 
 
 # --------------------------------------------------------------------------- the journal
@@ -526,20 +217,20 @@ class _InProcess:
     """What the fences of one driver share within a process."""
 
     def __init__(self, driver: StorageDriver) -> None:
-        self.lock = _RWLock()
-        self.process: _ProcessLock
-        self.lease: _Lease
+        self.lock = RWLock()
+        self.process: ProcessLock
+        self.lease: Lease
         if isinstance(driver, LocalFiles):
-            self.process = _FileLocks(
+            self.process = FileLocks(
                 driver.local_path(paths.gc_fence()),
                 driver.local_path(paths.gc_gate()),
                 driver.local_path(paths.gc_running()),
             )
             # mapped once, when the registry is built (like wharf.registry.generation)
-            self.lease = _SharedLease(driver.local_path(paths.gc_lease()))
+            self.lease = SharedLease(driver.local_path(paths.gc_lease()))
         else:
-            self.process = _NoProcessLock()
-            self.lease = _LocalLease()
+            self.process = NoProcessLock()
+            self.lease = LocalLease()
 
 
 #: by driver object, so that registries sharing one driver (tests, tools) share one fence
@@ -670,7 +361,7 @@ class _Renewal:
     """Keeps a collection's lease running, unless it ever ran out: writers may then have skipped
     the journal, and renewing it would hide that."""
 
-    def __init__(self, lease: _Lease) -> None:
+    def __init__(self, lease: Lease) -> None:
         self.lease = lease
         self.lapsed = False
 

@@ -16,6 +16,7 @@ from wharf.reference import RepositoryName
 from wharf.registry import fence as fence_module
 from wharf.registry import paths
 from wharf.registry.fence import CollectionInterrupted, Fence, JournalEntry
+from wharf.registry.locks import LocalLease, RWLock
 from wharf.storage.driver import FilesystemDriver, MemoryDriver, StorageDriver
 
 APP = RepositoryName("app")
@@ -123,7 +124,7 @@ async def test_a_collector_that_outlived_its_lease_stops_deleting(driver: Storag
 
 
 def test_the_heartbeat_does_not_revive_a_lease_that_ran_out() -> None:
-    lease = fence_module._LocalLease()
+    lease = LocalLease()
     lease.extend(fence_module.LEASE)
     renewal = fence_module._Renewal(lease)
     renewal.renew()
@@ -152,7 +153,7 @@ def test_journal_entries_round_trip_and_garbage_is_ignored() -> None:
 
 
 async def test_the_rw_lock_lets_readers_share_and_a_waiting_writer_go_first() -> None:
-    lock = fence_module._RWLock()
+    lock = RWLock()
     await lock.acquire_shared()
     await lock.acquire_shared()  # readers share
     writer = asyncio.ensure_future(lock.acquire_exclusive())
@@ -169,7 +170,7 @@ async def test_the_rw_lock_lets_readers_share_and_a_waiting_writer_go_first() ->
 
 
 async def test_a_cancelled_waiting_writer_lets_readers_in() -> None:
-    lock = fence_module._RWLock()
+    lock = RWLock()
     await lock.acquire_shared()
     writer = asyncio.ensure_future(lock.acquire_exclusive())
     await asyncio.sleep(0)
