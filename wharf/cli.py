@@ -29,6 +29,11 @@ _T = TypeVar("_T")
 
 _log = logging.getLogger("wharf")
 
+#: one worker per core serves small requests about twice as fast on two cores; more than a
+#: few mostly adds memory (each worker is a Python interpreter)
+_MAX_DEFAULT_WORKERS = 4
+_DEFAULT_WORKERS = max(1, min(os.cpu_count() or 1, _MAX_DEFAULT_WORKERS))
+
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -50,8 +55,9 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--workers",
         type=int,
-        default=int(os.environ.get("WHARF_WORKERS", "1")),
-        help="worker processes (default: $WHARF_WORKERS or 1)",
+        default=int(os.environ.get("WHARF_WORKERS", "0")) or _DEFAULT_WORKERS,
+        help=f"worker processes (default: $WHARF_WORKERS, else one per core up to "
+        f"{_MAX_DEFAULT_WORKERS}: {_DEFAULT_WORKERS} here; the inmemory driver always runs one)",
     )
     _add_gc_command(commands)
     _add_client_commands(commands)

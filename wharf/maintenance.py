@@ -33,7 +33,6 @@ that nothing in storage changes (distribution also skips purging then).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import fcntl
 import logging
 import os
@@ -66,6 +65,9 @@ __all__ = [
 ]
 
 _log = logging.getLogger(__name__)
+
+#: how long shutdown waits for a cancelled job to wind down
+STOP_TIMEOUT = 10.0
 
 #: the longest wait before a job's first run (distribution's purge jitter is 0–60 min)
 MAX_FIRST_DELAY = 3600.0
@@ -171,9 +173,13 @@ class Maintenance:
         """Cancel the jobs (a run in progress stops where it is) and release their locks."""
         for task in self._tasks:
             task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        if self._tasks:
+            # Bounded: shutting down must not hang on a job stuck where a
+            # cancellation cannot reach it (a thread, say); its lock is released
+            # below either way, and a run that dies halfway leaves nothing half-done.
+            _, stuck = await asyncio.wait(self._tasks, timeout=STOP_TIMEOUT)
+            for task in stuck:
+                _log.warning("%s did not stop within %g s of shutdown", task.get_name(), STOP_TIMEOUT)
         self._tasks.clear()
         for job in self.jobs:
             job.lock.release()

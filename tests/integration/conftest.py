@@ -38,7 +38,9 @@ async def lifespan(app: ASGIApp) -> AsyncIterator[None]:
         yield
     finally:
         await inbox.put({"type": "lifespan.shutdown"})
-        await outbox.get()
+        # Bounded, so a shutdown that hangs fails its test instead of the whole run.
+        stopped = await asyncio.wait_for(outbox.get(), timeout=60)
+        assert stopped["type"] == "lifespan.shutdown.complete", stopped
         await task
 
 
