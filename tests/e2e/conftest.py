@@ -155,6 +155,26 @@ class LogSource(Protocol):
     def log_path(self) -> Path: ...
 
 
+def wait_until_serving(proc: subprocess.Popen[bytes], url: str, log_path: Path, *, title: str) -> None:
+    """Wait until the registry at ``url`` answers ``GET /v2/``; RuntimeError with its log otherwise."""
+    offset = log_path.stat().st_size if log_path.exists() else 0
+    deadline = time.monotonic() + SERVER_START_TIMEOUT
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(
+                f"{title} exited with {proc.returncode} before answering GET /v2/:\n"
+                + read_log(log_path, offset)
+            )
+        try:
+            httpx.get(f"{url}/v2/", timeout=1.0)
+            return
+        except httpx.TransportError:
+            time.sleep(0.1)
+    raise RuntimeError(
+        f"{title} did not answer GET /v2/ within {SERVER_START_TIMEOUT:.0f} s:\n" + read_log(log_path, offset)
+    )
+
+
 # --- the registry under test ---------------------------------------------------------------------
 
 
@@ -213,24 +233,11 @@ class RegistryServer:
         return self
 
     def _wait_ready(self, proc: subprocess.Popen[bytes]) -> None:
-        offset = self.log_path.stat().st_size
-        deadline = time.monotonic() + SERVER_START_TIMEOUT
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                raise RuntimeError(
-                    f"{self.log_title} exited with {proc.returncode} before answering GET /v2/:\n"
-                    + read_log(self.log_path, offset)
-                )
-            try:
-                httpx.get(f"{self.url}/v2/", timeout=1.0)
-                return
-            except httpx.TransportError:
-                time.sleep(0.1)
-        self.stop()
-        raise RuntimeError(
-            f"{self.log_title} did not answer GET /v2/ within {SERVER_START_TIMEOUT:.0f} s:\n"
-            + read_log(self.log_path, offset)
-        )
+        try:
+            wait_until_serving(proc, self.url, self.log_path, title=self.log_title)
+        except RuntimeError:
+            self.stop()
+            raise
 
     def stop(self) -> None:
         if self.proc is not None:

@@ -10,7 +10,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,14 +18,13 @@ import httpx
 import pytest
 
 from tests.e2e.conftest import (
-    SERVER_START_TIMEOUT,
     RegistryServer,
     ServerFactory,
     free_port,
-    read_log,
     server_command,
     spawn,
     terminate,
+    wait_until_serving,
 )
 from tests.helpers import (
     DOCKER_MANIFEST,
@@ -233,14 +231,7 @@ def delete_disabled(server_kind: str, tmp_path: Path) -> Iterator[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("REGISTRY_")}
     proc = spawn(server_command(server_kind, config), log, env)
     try:
-        deadline = time.monotonic() + SERVER_START_TIMEOUT
-        while True:
-            assert proc.poll() is None and time.monotonic() < deadline, read_log(log)
-            try:
-                httpx.get(f"http://{addr}/v2/", timeout=1.0)
-                break
-            except httpx.TransportError:
-                time.sleep(0.1)
+        wait_until_serving(proc, f"http://{addr}", log, title=f"wharf {addr}")
         yield addr
     finally:
         terminate(proc)

@@ -9,10 +9,9 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
-from tests.e2e.conftest import SERVER_START_TIMEOUT, free_port, read_log, server_command, spawn, terminate
+from tests.e2e.conftest import free_port, read_log, server_command, spawn, terminate, wait_until_serving
 
 pytestmark = pytest.mark.e2e
 
@@ -52,14 +51,7 @@ def server_log(tmp_path: Path) -> Iterator[Path]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("REGISTRY_")}
     proc = spawn([*server_command("wharf", config), "--workers", str(WORKERS)], log, env)
     try:
-        deadline = time.monotonic() + SERVER_START_TIMEOUT
-        while True:
-            assert proc.poll() is None and time.monotonic() < deadline, read_log(log)
-            try:
-                httpx.get(f"http://{addr}/v2/", timeout=1.0)
-                break
-            except httpx.TransportError:
-                time.sleep(0.1)
+        wait_until_serving(proc, f"http://{addr}", log, title=f"wharf {addr}")
         yield log
     finally:
         terminate(proc)

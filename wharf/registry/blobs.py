@@ -96,8 +96,11 @@ class BlobStore:
         return descriptor
 
     async def handle(self, digest: Digest) -> BlobHandle:
-        descriptor = await self.stat(digest)
-        path = paths.blob_data(digest)
+        return self.handle_for(await self.stat(digest))
+
+    def handle_for(self, descriptor: BlobDescriptor) -> BlobHandle:
+        """Where the bytes of a blob already stat'ed are."""
+        path = paths.blob_data(descriptor.digest)
         local = self.driver.local_path(path) if isinstance(self.driver, LocalFiles) else None
         return BlobHandle(descriptor=descriptor, driver_path=path, local_path=local)
 
@@ -161,8 +164,7 @@ class RepositoryBlobs:
                 raise BlobUnknown(str(digest)) from None
 
     async def handle(self, digest: Digest) -> BlobHandle:
-        await self.stat(digest)
-        return await self.store.handle(digest)
+        return self.store.handle_for(await self.stat(digest))
 
     async def link(self, digest: Digest) -> None:
         await self.driver.put_content(paths.layer_link(self.name, digest), paths.link_content(digest))
