@@ -107,7 +107,7 @@ def request(method: str, target: str, *headers: str, body: bytes = b"", close: b
 # --- header limits -------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("size", [300_000, 1 << 20, 8 << 20])
+@pytest.mark.parametrize("size", [2 << 20, 8 << 20])
 def test_an_oversized_header_line_is_refused(server: RegistryServer, size: int) -> None:
     """HTTP: oversized header lines are refused with a 4xx (431) before they reach wharf."""
     response = exchange(server, request("GET", "/v2/", "X-Big: " + "a" * size))
