@@ -159,6 +159,31 @@ async def test_reader_offset(driver: StorageDriver, offset: int) -> None:
     assert all(0 < len(chunk) <= MiB for chunk in chunks)
 
 
+@pytest.mark.parametrize(
+    ("offset", "length"),
+    [(0, 0), (0, 1), (1, MiB), (MiB - 1, 2), (3, 2 * MiB + 5), (0, len(READER_DATA)), (7, 10 * MiB)],
+)
+async def test_reader_length(driver: StorageDriver, offset: int, length: int) -> None:
+    """At most ``length`` bytes from ``offset``: a Range GET reads no further than it sends."""
+    await driver.put_content("/blob", READER_DATA)
+    stream = await driver.reader("/blob", offset=offset, length=length)
+    chunks = [chunk async for chunk in stream]
+    assert b"".join(chunks) == READER_DATA[offset : offset + length]
+    assert all(0 < len(chunk) <= MiB for chunk in chunks)
+
+
+async def test_reader_aclose_mid_stream_releases_the_object(driver: StorageDriver) -> None:
+    """A reader closed while the next chunk may be in flight closes cleanly; the object stays intact."""
+    await driver.put_content("/blob", READER_DATA)
+    for _ in range(20):
+        stream = await driver.reader("/blob", offset=1)
+        await anext(stream)
+        await stream.aclose()
+    await driver.delete("/blob")
+    with pytest.raises(PathNotFound):
+        await driver.reader("/blob")
+
+
 async def test_reader_offset_past_end(driver: StorageDriver) -> None:
     await driver.put_content("/blob", b"12345")
     for offset in [6, -1]:

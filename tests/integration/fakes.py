@@ -34,9 +34,11 @@ class FlakyDriver:
         self._enter("put_content")
         await self.inner.put_content(path, data)
 
-    async def reader(self, path: str, *, offset: int = 0) -> AsyncGenerator[bytes, None]:
+    async def reader(
+        self, path: str, *, offset: int = 0, length: int | None = None
+    ) -> AsyncGenerator[bytes, None]:
         self._enter("reader")
-        return await self.inner.reader(path, offset=offset)
+        return await self.inner.reader(path, offset=offset, length=length)
 
     async def writer(self, path: str, *, append: bool = False) -> FileWriter:
         self._enter("writer")

@@ -7,13 +7,12 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from starlette.requests import Request
-from starlette.responses import FileResponse, Response, StreamingResponse
-from starlette.types import Receive, Scope, Send
+from starlette.responses import Response, StreamingResponse
 
 from wharf.api import params
 from wharf.errors import RangeInvalid
-from wharf.registry.blobs import BlobHandle
 from wharf.registry.mediatypes import OCTET_STREAM
+from wharf.storage.cache.base import BlobDescriptor
 
 __all__ = ["delete_blob", "get_blob"]
 
@@ -33,14 +32,14 @@ class ByteRange:
 async def get_blob(request: Request) -> Response:
     repo = params.repository(request)
     digest = params.digest_param(request.path_params["digest"])
-    blob = await repo.blobs.handle(digest)
+    blob = await repo.blobs.stat(digest)
     headers = {
         "docker-content-digest": str(digest),
         "accept-ranges": "bytes",
         "etag": f'"{digest}"',
         "cache-control": "max-age=31536000",
     }
-    size = blob.descriptor.size
+    size = blob.size
     byte_range = parse_range(request.headers.get("range"), size)
     if request.method == "HEAD":
         headers["content-length"] = str(size)
@@ -50,48 +49,30 @@ async def get_blob(request: Request) -> Response:
     return await _partial(request, blob, byte_range, headers)
 
 
-async def _whole(request: Request, blob: BlobHandle, headers: dict[str, str]) -> Response:
-    if blob.local_path is not None:
-        # sendfile / the server's pathsend: the bytes never pass through Python.
-        return _WholeFile(blob.local_path, headers=headers, media_type=OCTET_STREAM)
-    headers["content-length"] = str(blob.descriptor.size)
-    reader = await params.registry(request).blobs.open(blob.descriptor.digest)
-    return StreamingResponse(reader, headers=headers, media_type=OCTET_STREAM)
-
-
-class _WholeFile(FileResponse):
-    """The whole file, whatever ``Range`` says: ``parse_range`` has already chosen to ignore it.
-
-    Starlette's ``FileResponse`` would otherwise answer the ranges wharf ignores
-    (several ranges, malformed ones) itself, so the filesystem driver would
-    serve them differently from every other driver.
-    """
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        headers = [(k, v) for k, v in scope["headers"] if k.lower() not in (b"range", b"if-range")]
-        await super().__call__({**scope, "headers": headers}, receive, send)
+async def _whole(request: Request, blob: BlobDescriptor, headers: dict[str, str]) -> Response:
+    # Streamed through the app rather than granian's pathsend: reading 1 MiB ahead in a thread
+    # while the last MiB is sent was as fast as pathsend or faster, for every storage driver alike.
+    headers["content-length"] = str(blob.size)
+    reader = await params.registry(request).blobs.open(blob.digest)
+    return StreamingResponse(_closing(reader), headers=headers, media_type=OCTET_STREAM)
 
 
 async def _partial(
-    request: Request, blob: BlobHandle, byte_range: ByteRange, headers: dict[str, str]
+    request: Request, blob: BlobDescriptor, byte_range: ByteRange, headers: dict[str, str]
 ) -> Response:
-    size = blob.descriptor.size
+    size = blob.size
     headers["content-range"] = f"bytes {byte_range.start}-{byte_range.end}/{size}"
     headers["content-length"] = str(byte_range.length)
-    reader = await params.registry(request).blobs.open(blob.descriptor.digest, offset=byte_range.start)
-    return StreamingResponse(
-        _limit(reader, byte_range.length), status_code=206, headers=headers, media_type=OCTET_STREAM
+    reader = await params.registry(request).blobs.open(
+        blob.digest, offset=byte_range.start, length=byte_range.length
     )
+    return StreamingResponse(_closing(reader), status_code=206, headers=headers, media_type=OCTET_STREAM)
 
 
-async def _limit(reader: AsyncIterator[bytes], length: int) -> AsyncIterator[bytes]:
-    remaining = length
+async def _closing(reader: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    """``reader``'s chunks; closes it (its file, its read in flight) also when the client goes away."""
     try:
         async for chunk in reader:
-            if len(chunk) >= remaining:
-                yield chunk[:remaining]
-                return
-            remaining -= len(chunk)
             yield chunk
     finally:
         close = getattr(reader, "aclose", None)

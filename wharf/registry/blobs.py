@@ -11,7 +11,6 @@ collection in another process is seen at once.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
 
 from wharf.digest import Digest
 from wharf.errors import BlobUnknown
@@ -21,18 +20,9 @@ from wharf.registry.fence import Fence
 from wharf.registry.mediatypes import OCTET_STREAM
 from wharf.registry.metadata import MetadataCache
 from wharf.storage.cache.base import BlobDescriptor, BlobDescriptorCache
-from wharf.storage.driver import LocalFiles, PathNotFound, StorageDriver, delete_all
+from wharf.storage.driver import PathNotFound, StorageDriver, delete_all
 
-__all__ = ["BlobHandle", "BlobStore", "RepositoryBlobs"]
-
-
-@dataclass(frozen=True, slots=True)
-class BlobHandle:
-    """What the API needs to serve a blob: its descriptor and where its bytes are."""
-
-    descriptor: BlobDescriptor
-    driver_path: str
-    local_path: str | None
+__all__ = ["BlobStore", "RepositoryBlobs"]
 
 
 class BlobStore:
@@ -95,18 +85,11 @@ class BlobStore:
         await self.cache.set(descriptor)
         return descriptor
 
-    async def handle(self, digest: Digest) -> BlobHandle:
-        return self.handle_for(await self.stat(digest))
-
-    def handle_for(self, descriptor: BlobDescriptor) -> BlobHandle:
-        """Where the bytes of a blob already stat'ed are."""
-        path = paths.blob_data(descriptor.digest)
-        local = self.driver.local_path(path) if isinstance(self.driver, LocalFiles) else None
-        return BlobHandle(descriptor=descriptor, driver_path=path, local_path=local)
-
-    async def open(self, digest: Digest, *, offset: int = 0) -> AsyncIterator[bytes]:
+    async def open(
+        self, digest: Digest, *, offset: int = 0, length: int | None = None
+    ) -> AsyncIterator[bytes]:
         try:
-            return await self.driver.reader(paths.blob_data(digest), offset=offset)
+            return await self.driver.reader(paths.blob_data(digest), offset=offset, length=length)
         except PathNotFound:
             await self.cache.clear(digest)
             raise BlobUnknown(str(digest)) from None
@@ -162,9 +145,6 @@ class RepositoryBlobs:
                 return await self.store.stat(digest)
             except BlobUnknown:
                 raise BlobUnknown(str(digest)) from None
-
-    async def handle(self, digest: Digest) -> BlobHandle:
-        return self.store.handle_for(await self.stat(digest))
 
     async def link(self, digest: Digest) -> None:
         await self.driver.put_content(paths.layer_link(self.name, digest), paths.link_content(digest))

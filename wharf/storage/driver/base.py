@@ -123,9 +123,12 @@ class StorageDriver(Protocol):
         """Write a whole object atomically, replacing any previous one."""
         ...
 
-    async def reader(self, path: str, *, offset: int = 0) -> AsyncGenerator[bytes, None]:
+    async def reader(
+        self, path: str, *, offset: int = 0, length: int | None = None
+    ) -> AsyncGenerator[bytes, None]:
         """Open ``path`` (raising ``PathNotFound`` now, not on first read) and stream it from ``offset``.
 
+        At most ``length`` bytes come out (all that follow ``offset`` when None).
         An ``offset`` past the end raises ``InvalidOffset``; one at the end yields
         nothing. The object stays open until the stream is exhausted or
         ``aclose()``d, so a consumer that may stop early uses ``contextlib.aclosing``.

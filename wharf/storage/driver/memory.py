@@ -57,11 +57,14 @@ class MemoryDriver:
     async def put_content(self, path: str, data: bytes) -> None:
         self._put(check_path(path, driver=_NAME), bytes(data))
 
-    async def reader(self, path: str, *, offset: int = 0) -> AsyncGenerator[bytes, None]:
+    async def reader(
+        self, path: str, *, offset: int = 0, length: int | None = None
+    ) -> AsyncGenerator[bytes, None]:
         data = self._get(check_path(path, driver=_NAME)).data
         if not 0 <= offset <= len(data):
             raise InvalidOffset(path, driver=_NAME, reason=f"offset {offset} outside 0..{len(data)}")
-        return _chunks(data, offset)
+        end = len(data) if length is None else min(len(data), offset + max(length, 0))
+        return _chunks(data, offset, end)
 
     async def writer(self, path: str, *, append: bool = False) -> FileWriter:
         self._check_writable(check_path(path, driver=_NAME))
@@ -200,10 +203,10 @@ class _MemoryWriter:
             raise StorageError(self._path, driver=_NAME, reason="writer is closed")
 
 
-async def _chunks(data: bytes, offset: int) -> AsyncGenerator[bytes, None]:
+async def _chunks(data: bytes, offset: int, end: int) -> AsyncGenerator[bytes, None]:
     view = memoryview(data)
-    for start in range(offset, len(data), CHUNK_SIZE):
-        yield bytes(view[start : start + CHUNK_SIZE])
+    for start in range(offset, end, CHUNK_SIZE):
+        yield bytes(view[start : min(start + CHUNK_SIZE, end)])
 
 
 def _pruned_ancestor(path: str, top: str, prune: Callable[[str], bool], seen: dict[str, bool]) -> str | None:
