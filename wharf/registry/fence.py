@@ -297,9 +297,13 @@ class Fence:
                 yield Collection(self, renewal)
             finally:
                 heartbeat.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await heartbeat
                 lease.extend(LEASE)  # linger, so that a run starting soon after misses no write
+                # Not `await heartbeat` with CancelledError suppressed: a cancellation of this
+                # task arriving now would be swallowed with the heartbeat's, and a cancelled
+                # collector (a server shutting down) would carry on. ``wait`` lets it through.
+                await asyncio.wait([heartbeat])
+                if not heartbeat.cancelled():
+                    heartbeat.result()  # its error, if it failed
                 await self._journal.prune(before=time.time() - JOURNAL_TTL)
         finally:
             running.release()

@@ -15,13 +15,15 @@ import asyncio
 import contextlib
 import errno
 import fcntl
+import functools
 import mmap
 import os
 import struct
 import time
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 import anyio
 import anyio.to_thread
@@ -38,6 +40,9 @@ __all__ = [
 ]
 
 _NS = 1_000_000_000
+
+_A = TypeVar("_A")
+_T = TypeVar("_T")
 
 
 # --------------------------------------------------------------------------- in-process lock
@@ -228,20 +233,41 @@ class FileLocks:
         self._gate_wait = None
 
     async def acquire_exclusive(self) -> Held:
-        fds = await anyio.to_thread.run_sync(_lock_exclusive, [self._gate_path, self._fence_path])
+        fds = await _in_thread(_lock_exclusive, [self._gate_path, self._fence_path], undo=_close_all)
         return _Flocks(fds)
 
     async def try_run_lock(self) -> Held | None:
-        fd = await anyio.to_thread.run_sync(_open_lock_file, self._running_path)
+        fd = await _in_thread(_open_lock_file, self._running_path, undo=os.close)
         if not _try_flock(fd, fcntl.LOCK_EX):
             os.close(fd)
             return None
         return _Flocks([fd])
 
 
+async def _in_thread(func: Callable[[_A], _T], arg: _A, *, undo: Callable[[_T], None]) -> _T:
+    """``func(arg)`` in a worker thread. A thread cannot be interrupted: if the caller is
+    cancelled meanwhile, the thread runs on, and ``undo`` releases what it got (locks taken
+    for a collector that is gone would otherwise shut out every writer of the host for ever)."""
+    work = asyncio.ensure_future(anyio.to_thread.run_sync(func, arg))
+    try:
+        return await asyncio.shield(work)
+    except asyncio.CancelledError:
+        work.add_done_callback(functools.partial(_undo, undo))
+        raise
+
+
+def _undo(undo: Callable[[_T], None], work: asyncio.Future[_T]) -> None:
+    if not work.cancelled() and work.exception() is None:
+        undo(work.result())
+
+
 def _close(*fds: int) -> None:
     for fd in fds:
         os.close(fd)
+
+
+def _close_all(fds: list[int]) -> None:
+    _close(*reversed(fds))
 
 
 def _open_lock_file(path: str) -> int:

@@ -180,6 +180,34 @@ async def test_a_cancelled_waiting_writer_lets_readers_in() -> None:
     await asyncio.wait_for(reader, 1)
 
 
+async def _hops(count: int) -> None:
+    for _ in range(count):
+        await asyncio.sleep(0)
+
+
+async def test_a_collection_cancelled_at_any_point_ends_cancelled(driver: StorageDriver) -> None:
+    """Wherever the cancellation finds the collector (its heartbeat's end, say), the run ends
+    there: a run that swallowed it would carry on, and a server's shutdown would wait for it."""
+    fence = Fence(driver)
+
+    async def collect() -> None:
+        async with fence.collection() as collection:
+            async with collection.exclusive():
+                await _hops(3)
+            await _hops(3)
+
+    for hops in range(1000):
+        run = asyncio.ensure_future(collect())
+        await _hops(hops)
+        if not run.cancel():
+            break  # the run ended before this point: every point before was tried
+        await asyncio.wait([run], timeout=10)
+        assert run.cancelled(), f"cancelled after {hops} hops, the run {'went on' if run.done() else 'hangs'}"
+    else:
+        pytest.fail("the collection never ended")
+    assert hops > 5
+
+
 # Across processes: the filesystem fence is flock, so another process's collector excludes our writers.
 
 HOLD = """
@@ -209,6 +237,42 @@ async def test_a_collector_in_another_process_holds_off_writers_here(tmp_path: P
             waited = time.monotonic() - started
         assert waited > 0.3
         assert len(await journal_names(FilesystemDriver(root))) == 1  # and it saw the other's lease
+
+
+WRITE = """
+import asyncio, sys
+from wharf.reference import RepositoryName
+from wharf.registry.fence import Fence
+from wharf.storage.driver import FilesystemDriver
+
+async def main():
+    fence = Fence(FilesystemDriver(sys.argv[1]))
+    async with fence.protect(RepositoryName("app")):
+        print("held", flush=True)
+        await asyncio.sleep(float(sys.argv[2]))
+asyncio.run(main())
+"""
+
+
+async def test_a_collector_cancelled_while_another_process_writes_leaves_the_fence_free(
+    tmp_path: Path,
+) -> None:
+    """Its thread gets the locks once the writer is done, after the collector is gone: it must
+    let them go, or every writer of the host would wait for ever."""
+    root = tmp_path / "root"
+    fence = Fence(FilesystemDriver(root))
+    command = [sys.executable, "-c", textwrap.dedent(WRITE), str(root), "0.5"]
+    with subprocess.Popen(command, stdout=subprocess.PIPE, text=True) as writer:
+        assert writer.stdout is not None
+        assert await asyncio.to_thread(writer.stdout.readline) == "held\n"
+        collecting = asyncio.ensure_future(_collect_once(fence, []))
+        await asyncio.sleep(0.2)  # its thread waits in flock for the other process's writer
+        collecting.cancel()
+        await asyncio.wait([collecting], timeout=10)
+        assert collecting.cancelled()
+    async with asyncio.timeout(10):
+        async with fence.protect(APP, [D1]):
+            pass
 
 
 async def test_writers_arriving_together_at_first_leave_the_fence_free(tmp_path: Path) -> None:
