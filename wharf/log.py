@@ -30,6 +30,7 @@ from wharf.config import LogConfig
 __all__ = [
     "ACCESS_LOGGER",
     "LOGGER",
+    "SERVER_LOGGER",
     "JsonFormatter",
     "TextFormatter",
     "configure_logging",

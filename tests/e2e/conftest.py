@@ -195,6 +195,8 @@ class RegistryServer:
     root: Path
     workdir: Path
     port: int = field(default_factory=free_port)
+    #: ``wharf serve --workers``; None is wharf's default (one per core)
+    workers: int | None = None
     proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -228,6 +230,8 @@ class RegistryServer:
         self.config_path.write_text(config)
         # distribution reads REGISTRY_* variables as config overrides; keep the file the only config.
         env = {k: v for k, v in os.environ.items() if not k.startswith("REGISTRY_")}
+        if self.workers is not None:
+            env["WHARF_WORKERS"] = str(self.workers)
         self.proc = spawn(server_command(self.kind, self.config_path), self.log_path, env)
         self._wait_ready(self.proc)
         return self
@@ -256,9 +260,11 @@ class ServerFactory:
         self.base = base
         self.servers: list[RegistryServer] = []
 
-    def __call__(self, kind: str, *, root: Path | None = None, port: int | None = None) -> RegistryServer:
+    def __call__(
+        self, kind: str, *, root: Path | None = None, port: int | None = None, workers: int | None = None
+    ) -> RegistryServer:
         workdir = Path(tempfile.mkdtemp(prefix=f"{kind}-", dir=self.base))
-        server = RegistryServer(kind, root or workdir / "root", workdir)
+        server = RegistryServer(kind, root or workdir / "root", workdir, workers=workers)
         if port is not None:
             server.port = port
         self.servers.append(server)
@@ -279,10 +285,15 @@ def server_kind() -> str:
 
 @pytest.fixture(scope="session")
 def registry_server(server_kind: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RegistryServer]:
-    """The registry under test, shared by the session: tests use repository names of their own."""
+    """The registry under test, shared by the session: tests use repository names of their own.
+
+    It runs one worker, in one process (granian's embedded server), while the
+    servers of ``server_factory`` run wharf's default of one worker process per
+    core: real clients cover both ways of serving.
+    """
     factory = ServerFactory(tmp_path_factory.mktemp("registry"))
     try:
-        yield factory(server_kind)
+        yield factory(server_kind, workers=1)
     finally:
         factory.close()
 

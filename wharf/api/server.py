@@ -1,22 +1,31 @@
 """Serving the app: the one place that knows the server stack (granian, ASGI, uvloop).
 
-granian was chosen for blob throughput and request rate (see the README). Each
-worker process builds its own app from the same config; the parent passes the
-config path through ``WHARF_CONFIG`` because granian imports the app by name.
+granian was chosen for blob throughput and request rate (see the README). One
+worker runs in this very process (granian's embedded server): no supervising
+parent, so about half the memory of a process pair. Several workers run under
+granian's process manager: each worker process builds its own app from the same
+config, which the parent passes through ``WHARF_CONFIG`` because granian imports
+the app by name.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import os
+import signal
+import socket
 
+import uvloop
 from granian.constants import HTTPModes, Interfaces, Loops
 from granian.http import HTTP1Settings
 from granian.server import Server
+from granian.server.embed import Server as EmbeddedServer
 from starlette.types import ASGIApp
 
 from wharf.api.app import create_app
 from wharf.config import Config, load_config
-from wharf.log import configure_logging
+from wharf.log import SERVER_LOGGER, configure_logging
 
 __all__ = ["ServeError", "app_factory", "serve"]
 
@@ -28,6 +37,7 @@ _HEADER_TIMEOUT_MS = 30_000
 #: arrives in. At 64 KiB a 1 GiB push arrived in 16,000 pieces and ran at half the speed it
 #: reaches with 1 MiB (about 1,000 pieces).
 _READ_BUFFER_BYTES = 1 << 20
+_BACKLOG = 2048
 
 
 class ServeError(Exception):
@@ -43,13 +53,86 @@ def app_factory() -> ASGIApp:
 
 
 def serve(config: Config, *, config_path: str | None, workers: int = 1) -> None:
-    """Run the registry until interrupted."""
+    """Run the registry until interrupted (SIGINT or SIGTERM)."""
+    if config.storage.inmemory is not None:
+        workers = 1  # each worker would have its own, separate memory
+    _check_address_free(config)
+    try:
+        if workers == 1:
+            _serve_here(config)
+        else:
+            _serve_workers(config, config_path=config_path, workers=workers)
+    except (OSError, RuntimeError) as exc:
+        reason = str(exc).split("\n", 1)[0]  # granian appends a Rust backtrace
+        raise ServeError(f"cannot serve on {config.http.addr}: {reason}") from exc
+
+
+def _check_address_free(config: Config) -> None:
+    """Refuse an address another server listens on.
+
+    granian binds with ``SO_REUSEPORT`` (its workers share the port), which would
+    let a second registry on the same port start and take half of the first one's
+    connections. A probe bound without it fails if anything listens there.
+    """
+    host, port = config.http.bind_host, config.http.bind_port
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except OSError as exc:
+        raise ServeError(f"cannot serve on {config.http.addr}: {exc}") from exc
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # TIME_WAIT leftovers are fine
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            raise ServeError(f"cannot serve on {config.http.addr}: {exc.strerror or exc}") from exc
+
+
+def _http1() -> HTTP1Settings:
+    return HTTP1Settings(header_read_timeout=_HEADER_TIMEOUT_MS, max_buffer_size=_READ_BUFFER_BYTES)
+
+
+def _serve_here(config: Config) -> None:
+    """One worker, in this process, on a uvloop event loop."""
+    server = EmbeddedServer(
+        create_app(config),
+        address=config.http.bind_host,
+        port=config.http.bind_port,
+        interface=Interfaces.ASGI,
+        http=HTTPModes.http1,
+        websockets=False,
+        backlog=_BACKLOG,
+        http1_settings=_http1(),
+        log_enabled=True,
+        log_access=False,
+    )
+    # granian configured its logging while building the server: put ours back on top.
+    configure_logging(config.log)
+    logging.getLogger(SERVER_LOGGER).addFilter(_not_experimental)
+
+    async def run() -> None:
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, server.stop)
+        await server.serve()
+        if server.interrupt_children:  # the worker ended on its own: a failed start-up, a crash
+            raise RuntimeError("the server stopped unexpectedly (see the log above)")
+
+    uvloop.run(run())
+
+
+def _not_experimental(record: logging.LogRecord) -> bool:
+    # granian warns that its embedded server is experimental at every start; wharf's tests
+    # (clients, workers, shutdown) are what vouch for it here, and the warning would alarm users.
+    return record.getMessage() != "Embedded server is experimental!"
+
+
+def _serve_workers(config: Config, *, config_path: str | None, workers: int) -> None:
+    """Several worker processes under granian's process manager."""
     if config_path is not None:
         os.environ[_CONFIG_ENV] = os.path.abspath(config_path)
     else:
         os.environ.pop(_CONFIG_ENV, None)
-    if config.storage.inmemory is not None:
-        workers = 1  # each worker would have its own, separate memory
     server = Server(
         "wharf.api.server:app_factory",
         address=config.http.bind_host,
@@ -60,18 +143,11 @@ def serve(config: Config, *, config_path: str | None, workers: int = 1) -> None:
         loop=Loops.uvloop,
         http=HTTPModes.http1,
         websockets=False,
-        backlog=2048,
-        http1_settings=HTTP1Settings(
-            header_read_timeout=_HEADER_TIMEOUT_MS, max_buffer_size=_READ_BUFFER_BYTES
-        ),
+        backlog=_BACKLOG,
+        http1_settings=_http1(),
         log_enabled=True,
         log_access=False,
         respawn_failed_workers=True,
     )
-    # granian configured its logging while building the server: put ours back on top.
     configure_logging(config.log)
-    try:
-        server.serve()
-    except (OSError, RuntimeError) as exc:
-        reason = str(exc).split("\n", 1)[0]  # granian appends a Rust backtrace
-        raise ServeError(f"cannot serve on {config.http.addr}: {reason}") from exc
+    server.serve()
