@@ -8,7 +8,6 @@ request answer 503) until a check passes again.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 
@@ -75,9 +74,10 @@ class HealthChecker:
     async def stop(self) -> None:
         for task in self._tasks:
             task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        if self._tasks:
+            # ``wait`` rather than awaiting each task under ``suppress(CancelledError)``:
+            # that would also swallow a cancellation of the caller itself.
+            await asyncio.wait(self._tasks)
         self._tasks.clear()
 
     async def _loop(self, name: str) -> None:
