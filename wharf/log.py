@@ -68,6 +68,8 @@ class _Formatter(logging.Formatter):
     def __init__(self, *, fields: Mapping[str, Any] | None = None) -> None:
         super().__init__()
         self._fields = dict(fields or {})
+        # Every line carries them: logfmt them once.
+        self._fields_logfmt = " ".join(f"{_key(str(k))}={_logfmt(v)}" for k, v in self._fields.items())
 
     def entry(self, record: logging.LogRecord) -> dict[str, Any]:
         entry: dict[str, Any] = {
@@ -78,8 +80,7 @@ class _Formatter(logging.Formatter):
         record_fields = getattr(record, "fields", None)
         extra = record_fields.items() if isinstance(record_fields, Mapping) else ()
         for key, value in [*self._fields.items(), *extra]:
-            name = str(key)
-            entry[f"fields.{name}" if name in _RESERVED else name] = value
+            entry[_key(str(key))] = value
         return entry
 
     def trace(self, record: logging.LogRecord) -> str:
@@ -99,9 +100,23 @@ class TextFormatter(_Formatter):
     """
 
     def format(self, record: logging.LogRecord) -> str:
-        line = " ".join(f"{key}={_logfmt(value)}" for key, value in self.entry(record).items())
+        line = self._line(record)
         trace = self.trace(record)
         return f"{line}\n{trace}" if trace else line
+
+    def _line(self, record: logging.LogRecord) -> str:
+        record_fields = getattr(record, "fields", None)
+        extra: Mapping[str, Any] = record_fields if isinstance(record_fields, Mapping) else {}
+        if not self._fields.keys().isdisjoint(extra):
+            # A record's field replaces a configured one in place: the general path.
+            return " ".join(f"{key}={_logfmt(value)}" for key, value in self.entry(record).items())
+        # The common path, for an access line per request: the configured fields are ready.
+        level = _LEVEL_NAMES.get(record.levelno) or record.levelname.lower()
+        parts = [f"time={_timestamp(record.created)} level={level} msg={_logfmt(record.getMessage())}"]
+        if self._fields_logfmt:
+            parts.append(self._fields_logfmt)
+        parts += [f"{_key(str(key))}={_logfmt(value)}" for key, value in extra.items()]
+        return " ".join(parts)
 
 
 class JsonFormatter(_Formatter):
@@ -150,6 +165,11 @@ def _formatter(config: LogConfig) -> _Formatter:
     if config.formatter in ("json", "logstash"):
         return JsonFormatter(fields=config.fields)
     return TextFormatter(fields=config.fields)
+
+
+def _key(name: str) -> str:
+    """A field's key on the line; one named like a key every line starts with is renamed, as logrus does."""
+    return f"fields.{name}" if name in _RESERVED else name
 
 
 def _timestamp(created: float) -> str:

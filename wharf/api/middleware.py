@@ -63,17 +63,19 @@ class RegistryHeaders:
                 self._log(scope, state, started)
 
     def _log(self, scope: Scope, state: dict[str, int], started: float) -> None:
+        if not _access.isEnabledFor(logging.INFO):
+            return
         client = scope.get("client")
-        _access.info(
-            "request",
-            extra={
-                "fields": {
-                    "method": scope["method"],
-                    "path": scope["path"],
-                    "status": state["status"],
-                    "bytes": state["bytes"],
-                    "duration_ms": round((time.perf_counter() - started) * 1000, 3),
-                    "remote": f"{client[0]}:{client[1]}" if client else "-",
-                }
-            },
-        )
+        fields = {
+            "method": scope["method"],
+            "path": scope["path"],
+            "status": state["status"],
+            "bytes": state["bytes"],
+            "duration_ms": round((time.perf_counter() - started) * 1000, 3),
+            "remote": f"{client[0]}:{client[1]}" if client else "-",
+        }
+        # One line per request: ``makeRecord`` directly skips ``Logger.info``'s walk up the
+        # stack for the caller's file and line, which access lines never print.
+        record = _access.makeRecord(_access.name, logging.INFO, __file__, 0, "request", (), None)
+        record.fields = fields
+        _access.handle(record)
