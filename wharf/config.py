@@ -10,37 +10,27 @@ existing deployment can swap the binary and keep its configuration. Loading goes
    (``UnsupportedConfig``): starting without it would quietly change what the
    registry does, for example serve without authentication;
 4. note keys that wharf ignores, or does not know at all, as ``Config.warnings``;
-5. validate the mapping into the ``Config`` model. Every default lives on a field,
-   and every failure becomes a ``ConfigError`` naming the dotted path of the key.
+5. read the mapping into ``Config``, frozen dataclasses whose annotations say how each
+   key is read. Every default lives on a field, and every failure becomes a
+   ``ConfigError`` naming the dotted path of the key.
 
 Precedence is environment, then file, then the field's default.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import re
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
-from types import MappingProxyType
-from typing import Annotated, Any, Final, Literal, Self, get_args
+from types import MappingProxyType, UnionType
+from typing import Annotated, Any, Final, Literal, Union, get_args, get_origin, get_type_hints
 from urllib.parse import urlsplit
 
 import yaml
-from pydantic import (
-    AliasChoices,
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Field,
-    ValidationError,
-    ValidationInfo,
-    field_validator,
-    model_validator,
-)
-from pydantic_core import ErrorDetails
 
 __all__ = [
     "DEFAULT_CONFIG",
@@ -129,31 +119,52 @@ def _expected(what: str, value: object) -> ValueError:
     return ValueError(f"expected {what}, got {value!r}")
 
 
+# --------------------------------------------------------------------------- how fields are read
+
+# Each section below is a frozen dataclass, and its annotations say how a YAML value
+# becomes a field: the type (bool, int, float, str, a Literal, dict, list, a section,
+# ``X | None``), plus, in ``Annotated``, the hooks and aliases listed here. ``_read``
+# interprets them. Keys that no field reads are left alone there: _key_warnings reports them.
+
+
+@dataclass(frozen=True, slots=True)
+class _Before:
+    """``Annotated`` metadata: ``prepare`` turns the raw YAML value into one the field's type reads."""
+
+    prepare: Callable[[Any], Any]
+
+
+@dataclass(frozen=True, slots=True)
+class _After:
+    """``Annotated`` metadata: ``check`` normalises the value once read, or raises ``ValueError``."""
+
+    check: Callable[[Any], Any]
+
+
+@dataclass(frozen=True, slots=True)
+class _Alias:
+    """``Annotated`` metadata: another key the field is read from when its own has no value."""
+
+    key: str
+
+
 #: Seconds, written in YAML as a Go duration ("10s", "168h") or a number of seconds; always > 0.
-Duration = Annotated[float, BeforeValidator(_positive_duration)]
+Duration = Annotated[float, _Before(_positive_duration)]
+
+
+def _positive(value: int) -> int:
+    if value <= 0:
+        raise _expected("a number greater than 0", value)
+    return value
+
+
+def _non_empty_str(value: str) -> str:
+    if not value:
+        raise _expected("a non-empty string", value)
+    return value
 
 
 # --------------------------------------------------------------------------- the model
-
-
-def _drop_nulls(data: Any) -> Any:
-    # `key:` with no value is YAML null. Like Go's zero value, it leaves the default in place.
-    if isinstance(data, Mapping):
-        return {key: value for key, value in data.items() if value is not None}
-    return data
-
-
-class _Section(BaseModel):
-    # Keys the model does not know are reported as warnings before validation
-    # (_key_warnings), so validation ignores them instead of failing.
-    # Go's YAML decoder reads `rootdirectory: 2024` into a string, so numbers are coerced too.
-    model_config = ConfigDict(frozen=True, extra="ignore", coerce_numbers_to_str=True)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _null_is_default(cls, data: Any) -> Any:
-        return _drop_nulls(data)
-
 
 LogLevel = Literal["error", "warn", "info", "debug"]
 
@@ -163,81 +174,78 @@ _LEVEL_ALIASES: Final[Mapping[str, LogLevel]] = MappingProxyType(
 )
 
 
-class AccessLogConfig(_Section):
+def _level_name(value: Any) -> Any:
+    if isinstance(value, str):
+        lowered = value.strip().lower()
+        return _LEVEL_ALIASES.get(lowered, lowered)
+    return value
+
+
+def _lower(value: Any) -> Any:
+    return value.strip().lower() if isinstance(value, str) else value
+
+
+@dataclass(frozen=True, kw_only=True)
+class AccessLogConfig:
     """``log.accesslog``: one line per request on the ``wharf.access`` logger."""
 
     disabled: bool = False
 
 
-class LogConfig(_Section):
+@dataclass(frozen=True, kw_only=True)
+class LogConfig:
     """``log``: level, output format, and fields added to every line."""
 
-    level: LogLevel = "info"
+    level: Annotated[LogLevel, _Before(_level_name)] = "info"
     #: ``logstash`` is rendered like ``json``.
-    formatter: Literal["text", "json", "logstash"] = "text"
-    fields: dict[str, Any] = Field(default_factory=dict)
-    accesslog: AccessLogConfig = Field(default_factory=AccessLogConfig)
-
-    @field_validator("level", mode="before")
-    @classmethod
-    def _level_alias(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            lowered = value.strip().lower()
-            return _LEVEL_ALIASES.get(lowered, lowered)
-        return value
-
-    @field_validator("formatter", mode="before")
-    @classmethod
-    def _lower_formatter(cls, value: Any) -> Any:
-        return value.strip().lower() if isinstance(value, str) else value
+    formatter: Annotated[Literal["text", "json", "logstash"], _Before(_lower)] = "text"
+    fields: dict[str, Any] = field(default_factory=dict)
+    accesslog: AccessLogConfig = field(default_factory=AccessLogConfig)
 
 
-class HttpConfig(_Section):
+def _absolute_url(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise _expected("an absolute URL like https://registry.example.com", value)
+    return value.rstrip("/")
+
+
+def _normalise_prefix(value: str) -> str:
+    # distribution asks for "/path/"; routing wants "/path", and "" for the root.
+    stripped = value.strip().strip("/")
+    return f"/{stripped}" if stripped else ""
+
+
+def _header_lists(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {name: v if isinstance(v, list) else [v] for name, v in value.items()}
+    return value
+
+
+@dataclass(frozen=True, kw_only=True)
+class HttpConfig:
     """``http``: where to listen and how to build URLs and responses."""
 
-    # Declared before addr: whether addr is host:port or a socket path depends on it.
     net: Literal["tcp", "unix"] = "tcp"
+    #: ``host:port`` or ``:port``; with ``net: unix``, the path of a socket.
     addr: str = ":5000"
     #: The externally reachable URL (``https://registry.example.com``) used in generated URLs.
-    host: str | None = None
+    host: Annotated[str | None, _After(_absolute_url)] = None
     #: ``""`` or ``/a/b``: where the API is mounted, without the trailing slash.
-    prefix: str = ""
+    prefix: Annotated[str, _After(_normalise_prefix)] = ""
     relativeurls: bool = False
     #: Extra response headers; each name maps to its list of values.
-    headers: dict[str, list[str]] = Field(default_factory=dict)
+    headers: Annotated[dict[str, list[str]], _Before(_header_lists)] = field(default_factory=dict)
 
-    @field_validator("addr")
-    @classmethod
-    def _check_addr(cls, value: str, info: ValidationInfo) -> str:
-        if info.data.get("net", "tcp") == "tcp":
-            _split_host_port(value)
-        elif not value:
-            raise _expected("the path of a unix socket", value)
-        return value
-
-    @field_validator("host")
-    @classmethod
-    def _check_host(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        parts = urlsplit(value)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise _expected("an absolute URL like https://registry.example.com", value)
-        return value.rstrip("/")
-
-    @field_validator("prefix")
-    @classmethod
-    def _normalise_prefix(cls, value: str) -> str:
-        # distribution asks for "/path/"; routing wants "/path", and "" for the root.
-        stripped = value.strip().strip("/")
-        return f"/{stripped}" if stripped else ""
-
-    @field_validator("headers", mode="before")
-    @classmethod
-    def _header_lists(cls, value: Any) -> Any:
-        if isinstance(value, Mapping):
-            return {name: v if isinstance(v, list) else [v] for name, v in value.items()}
-        return value
+    def __post_init__(self) -> None:
+        # Whether addr is host:port or a socket path depends on net.
+        try:
+            if self.net == "tcp":
+                _split_host_port(self.addr)
+            elif not self.addr:
+                raise _expected("the path of a unix socket", self.addr)
+        except ValueError as exc:
+            raise _InvalidKey("addr", exc) from None
 
     @property
     def bind_host(self) -> str:
@@ -269,34 +277,37 @@ def _split_host_port(addr: str) -> tuple[str, int]:
     return host, int(port)
 
 
-class FilesystemConfig(_Section):
+@dataclass(frozen=True, kw_only=True)
+class FilesystemConfig:
     """``storage.filesystem``: blobs and metadata in a local directory tree."""
 
-    rootdirectory: str = Field(default="/var/lib/registry", min_length=1)
-    maxthreads: int = Field(default=100, gt=0)
+    rootdirectory: Annotated[str, _After(_non_empty_str)] = "/var/lib/registry"
+    maxthreads: Annotated[int, _After(_positive)] = 100
 
 
-class InMemoryConfig(_Section):
+@dataclass(frozen=True, kw_only=True)
+class InMemoryConfig:
     """``storage.inmemory``: everything in process memory, lost on exit. Takes no parameters."""
 
 
-class DeleteConfig(_Section):
+@dataclass(frozen=True, kw_only=True)
+class DeleteConfig:
     """``storage.delete``: whether clients may delete manifests and blobs by digest."""
 
     enabled: bool = False
 
 
-class CacheConfig(_Section):
+@dataclass(frozen=True, kw_only=True)
+class CacheConfig:
     """``storage.cache``: the blob descriptor cache (``redis`` is not supported yet)."""
 
     # `layerinfo` is distribution's deprecated name for the same key.
-    blobdescriptor: Literal["inmemory"] | None = Field(
-        default=None, validation_alias=AliasChoices("blobdescriptor", "layerinfo")
-    )
-    blobdescriptorsize: int = Field(default=10000, gt=0)
+    blobdescriptor: Annotated[Literal["inmemory"] | None, _Alias("layerinfo")] = None
+    blobdescriptorsize: Annotated[int, _After(_positive)] = 10000
 
 
-class UploadPurgingConfig(_Section):
+@dataclass(frozen=True, kw_only=True)
+class UploadPurgingConfig:
     """``storage.maintenance.uploadpurging``: removing abandoned uploads."""
 
     enabled: bool = True
@@ -305,50 +316,42 @@ class UploadPurgingConfig(_Section):
     dryrun: bool = False
 
 
-class ReadOnlyConfig(_Section):
+@dataclass(frozen=True, kw_only=True)
+class ReadOnlyConfig:
     """``storage.maintenance.readonly``: refuse every write, for instance while collecting garbage."""
 
     enabled: bool = False
 
 
-class MaintenanceConfig(_Section):
+@dataclass(frozen=True, kw_only=True)
+class MaintenanceConfig:
     """``storage.maintenance``."""
 
-    uploadpurging: UploadPurgingConfig = Field(default_factory=UploadPurgingConfig)
-    readonly: ReadOnlyConfig = Field(default_factory=ReadOnlyConfig)
+    uploadpurging: UploadPurgingConfig = field(default_factory=UploadPurgingConfig)
+    readonly: ReadOnlyConfig = field(default_factory=ReadOnlyConfig)
 
 
 #: The storage drivers wharf has, in the order error messages list them.
 DRIVERS: Final = ("filesystem", "inmemory")
 
 
-class StorageConfig(_Section):
+@dataclass(frozen=True, kw_only=True)
+class StorageConfig:
     """``storage``: exactly one driver section, plus settings shared by every driver."""
 
     filesystem: FilesystemConfig | None = None
     inmemory: InMemoryConfig | None = None
-    delete: DeleteConfig = Field(default_factory=DeleteConfig)
-    cache: CacheConfig = Field(default_factory=CacheConfig)
-    maintenance: MaintenanceConfig = Field(default_factory=MaintenanceConfig)
+    delete: DeleteConfig = field(default_factory=DeleteConfig)
+    cache: CacheConfig = field(default_factory=CacheConfig)
+    maintenance: MaintenanceConfig = field(default_factory=MaintenanceConfig)
 
-    @model_validator(mode="before")
-    @classmethod
-    def _null_is_default(cls, data: Any) -> Any:
-        # `inmemory:` takes no parameters, so it is written with no value: for a
-        # driver, null means "this driver with its defaults", not "absent".
-        if isinstance(data, Mapping):
-            data = {key: {} if value is None and key in DRIVERS else value for key, value in data.items()}
-        return _drop_nulls(data)
-
-    @model_validator(mode="after")
-    def _exactly_one_driver(self) -> Self:
+    def __post_init__(self) -> None:
         configured = [name for name in DRIVERS if getattr(self, name) is not None]
         if len(configured) != 1:
             raise ValueError(
                 f"exactly one storage driver must be configured ({' or '.join(DRIVERS)}),"
                 f" got {', '.join(configured) or 'none'}"
             )
-        return self
 
     @property
     def driver_name(self) -> str:
@@ -362,35 +365,40 @@ class StorageConfig(_Section):
         return section
 
 
-class StorageDriverHealth(_Section):
+def _failures_in_a_row(value: int) -> int:
+    if value < 0:
+        raise _expected("a number of at least 0", value)
+    # distribution's default (threshold unset, or 0) is that a single failure is enough.
+    return max(value, 1)
+
+
+@dataclass(frozen=True, kw_only=True)
+class StorageDriverHealth:
     """``health.storagedriver``: a periodic check that the storage driver answers."""
 
     enabled: bool = False
     interval: Duration = 10.0
-    # Failures in a row before the registry reports itself unhealthy. distribution's
-    # default (threshold unset, or 0) is that a single failure is enough.
-    threshold: int = Field(default=1, ge=0)
-
-    @field_validator("threshold")
-    @classmethod
-    def _zero_means_one(cls, value: int) -> int:
-        return max(value, 1)
+    #: Failures in a row before the registry reports itself unhealthy.
+    threshold: Annotated[int, _After(_failures_in_a_row)] = 1
 
 
-class HealthConfig(_Section):
+@dataclass(frozen=True, kw_only=True)
+class HealthConfig:
     """``health``."""
 
-    storagedriver: StorageDriverHealth = Field(default_factory=StorageDriverHealth)
+    storagedriver: StorageDriverHealth = field(default_factory=StorageDriverHealth)
 
 
-class CatalogConfig(_Section):
+@dataclass(frozen=True, kw_only=True)
+class CatalogConfig:
     """``catalog``: the ``/v2/_catalog`` listing."""
 
     #: The most repositories one catalog page returns.
-    maxentries: int = Field(default=1000, gt=0)
+    maxentries: Annotated[int, _After(_positive)] = 1000
 
 
-class GCConfig(_Section):
+@dataclass(frozen=True, kw_only=True)
+class GCConfig:
     """``gc``: wharf's own section (distribution has none): garbage collection while serving.
 
     Off by default, as in distribution, where garbage collection is an offline
@@ -410,35 +418,26 @@ class GCConfig(_Section):
     dryrun: bool = False
 
 
-class Config(_Section):
+def _version(value: Any) -> Any:
+    # YAML reads `version: 0.1` as a float.
+    text = str(value).strip() if isinstance(value, str | float) else value
+    if text != "0.1":
+        raise _expected("0.1, the only configuration version", value)
+    return text
+
+
+@dataclass(frozen=True, kw_only=True)
+class Config:
     """The whole configuration. ``warnings`` lists the keys that were ignored, for the CLI to log."""
 
-    version: str = "0.1"
-    log: LogConfig = Field(default_factory=LogConfig)
-    http: HttpConfig = Field(default_factory=HttpConfig)
+    version: Annotated[str, _Before(_version)] = "0.1"
+    log: LogConfig = field(default_factory=LogConfig)
+    http: HttpConfig = field(default_factory=HttpConfig)
     storage: StorageConfig
-    health: HealthConfig = Field(default_factory=HealthConfig)
-    catalog: CatalogConfig = Field(default_factory=CatalogConfig)
-    gc: GCConfig = Field(default_factory=GCConfig)
+    health: HealthConfig = field(default_factory=HealthConfig)
+    catalog: CatalogConfig = field(default_factory=CatalogConfig)
+    gc: GCConfig = field(default_factory=GCConfig)
     warnings: tuple[str, ...] = ()
-
-    @model_validator(mode="before")
-    @classmethod
-    def _null_is_default(cls, data: Any) -> Any:
-        data = _drop_nulls(data)
-        if isinstance(data, dict):
-            # A missing storage section gets the "exactly one driver" message, not "required".
-            data.setdefault("storage", {})
-        return data
-
-    @field_validator("version", mode="before")
-    @classmethod
-    def _check_version(cls, value: Any) -> Any:
-        # YAML reads `version: 0.1` as a float.
-        text = str(value).strip() if isinstance(value, str | float) else value
-        if text != "0.1":
-            raise _expected("0.1, the only configuration version", value)
-        return text
 
 
 # --------------------------------------------------------------------------- keys wharf does not act on
@@ -543,37 +542,18 @@ def _check_supported(raw: Mapping[str, Any], sources: Mapping[str, str]) -> None
 
 
 def _key_warnings(
-    model: type[BaseModel], raw: Mapping[Any, Any], sources: Mapping[str, str], prefix: str = ""
+    section: type, raw: Mapping[Any, Any], sources: Mapping[str, str], prefix: str = ""
 ) -> Iterator[str]:
-    """A warning for each key in ``raw`` that ``model`` does not read, recursing into sections."""
-    known = _keys_of(model)
+    """A warning for each key in ``raw`` that ``section`` does not read, recursing into sections."""
+    known = {key: spec for spec in _fields_of(section) for key in spec.keys}
     for key, value in raw.items():
         dotted = f"{prefix}{key}"
         if not isinstance(key, str) or key not in known:
             reason = _IGNORED.get(dotted)
             note = "unknown key" if reason is None else f"ignored ({reason})"
             yield _with_source(f"{dotted}: {note}", dotted, sources)
-        elif (section := _section_model(known[key])) is not None and isinstance(value, Mapping):
-            yield from _key_warnings(section, value, sources, f"{dotted}.")
-
-
-def _keys_of(model: type[BaseModel]) -> dict[str, Any]:
-    """The keys ``model`` reads from YAML, with the annotation of the field each one fills."""
-    keys: dict[str, Any] = {}
-    for name, info in model.model_fields.items():
-        if name in _INTERNAL_FIELDS:
-            continue
-        aliases = info.validation_alias.choices if isinstance(info.validation_alias, AliasChoices) else []
-        for alias in [name, *aliases]:
-            keys[str(alias)] = info.annotation
-    return keys
-
-
-def _section_model(annotation: Any) -> type[BaseModel] | None:
-    for candidate in get_args(annotation) or (annotation,):
-        if isinstance(candidate, type) and issubclass(candidate, BaseModel):
-            return candidate
-    return None
+        elif (inner := known[key].section) is not None and isinstance(value, Mapping):
+            yield from _key_warnings(inner, value, sources, f"{dotted}.")
 
 
 # --------------------------------------------------------------------------- environment overrides
@@ -693,60 +673,209 @@ def _with_source(message: str, dotted: str, sources: Mapping[str, str]) -> str:
     return f"{message} (set by {sources[max(covering, key=len)]})"
 
 
-# --------------------------------------------------------------------------- validation errors
+# --------------------------------------------------------------------------- reading the sections
 
-_EXPECTED: Final[Mapping[str, str]] = MappingProxyType(
+
+class _Invalid(Exception):
+    """Every problem found while reading a value: ``(dotted path, message)`` pairs, in field order."""
+
+    def __init__(self, problems: list[tuple[str, str]]) -> None:
+        super().__init__(problems)
+        self.problems = problems
+
+
+class _InvalidKey(ValueError):
+    """Raised by a section's own check (its ``__post_init__``) to name the key at fault."""
+
+    def __init__(self, key: str, error: ValueError) -> None:
+        super().__init__(str(error))
+        self.key = key
+
+
+@dataclass(frozen=True, slots=True)
+class _Field:
+    """A field of a section, as YAML fills it."""
+
+    name: str
+    #: The annotation, ``Annotated`` included.
+    kind: Any
+    #: The keys it is read from: its name, then its aliases.
+    keys: tuple[str, ...]
+    #: The section it holds (``LogConfig``, ``FilesystemConfig | None``), if it holds one.
+    section: type | None
+
+
+@functools.cache
+def _fields_of(section: type) -> tuple[_Field, ...]:
+    """The fields of ``section`` read from YAML: all but ``_INTERNAL_FIELDS``."""
+    hints = get_type_hints(section, include_extras=True)
+    result = []
+    for name in (f.name for f in fields(section) if f.name not in _INTERNAL_FIELDS):
+        bare, metadata = _unwrap(hints[name])
+        aliases = tuple(meta.key for meta in metadata if isinstance(meta, _Alias))
+        optional = get_args(bare) if get_origin(bare) in (Union, UnionType) else (bare,)
+        inner = next((kind for kind in optional if isinstance(kind, type) and is_dataclass(kind)), None)
+        result.append(_Field(name, hints[name], (name, *aliases), inner))
+    return tuple(result)
+
+
+def _unwrap(kind: Any) -> tuple[Any, tuple[Any, ...]]:
+    """``Annotated[kind, *metadata]`` as ``(kind, metadata)``; any other kind with no metadata."""
+    if get_origin(kind) is Annotated:
+        bare, *metadata = get_args(kind)
+        return bare, tuple(metadata)
+    return kind, ()
+
+
+def _read(kind: Any, value: Any, path: str) -> Any:
+    """``value``, from YAML, as ``kind``. Raises ``_Invalid`` naming every key at fault."""
+    kind, metadata = _unwrap(kind)
+    try:
+        for hook in metadata:
+            if isinstance(hook, _Before):
+                value = hook.prepare(value)
+        value = _read_type(kind, value, path)
+        for hook in metadata:
+            if isinstance(hook, _After):
+                value = hook.check(value)
+    except _InvalidKey as exc:
+        raise _Invalid([(_join(path, exc.key), str(exc))]) from None
+    except ValueError as exc:
+        raise _Invalid([(path, str(exc))]) from None
+    return value
+
+
+def _read_type(kind: Any, value: Any, path: str) -> Any:
+    origin, args = get_origin(kind), get_args(kind)
+    if origin in (Union, UnionType):
+        # `X | None`: null does not get here, it leaves the default in place (_read_section).
+        [kind] = [arg for arg in args if arg is not type(None)]
+        return _read(kind, value, path)
+    if origin is Literal:
+        if value in args:
+            return value
+        raise _expected(f"one of {_choices(args)}", value)
+    if origin is dict:
+        if not isinstance(value, Mapping):
+            raise _expected("a mapping", value)
+        key_kind, item_kind = args
+        # Each key, then its value, so that every problem in the mapping is reported.
+        read = _read_all(
+            (part_kind, part, _join(path, key))
+            for key, item in value.items()
+            for part_kind, part in ((key_kind, key), (item_kind, item))
+        )
+        return dict(zip(read[::2], read[1::2], strict=True))
+    if origin is list:
+        if not isinstance(value, list | tuple):
+            raise _expected("a list", value)
+        [item_kind] = args
+        return _read_all((item_kind, item, f"{path}[{index}]") for index, item in enumerate(value))
+    if isinstance(kind, type) and is_dataclass(kind):
+        return _read_section(kind, value, path)
+    return _SCALARS[kind](value)
+
+
+def _read_section(section: type, raw: Any, path: str) -> Any:
+    if not isinstance(raw, Mapping):
+        raise _expected("a mapping", raw)
+    names, reads = [], []
+    for spec in _fields_of(section):
+        # `key:` with no value is YAML null. Like Go's zero value, null leaves the default in
+        # place; for a section it means the section with its defaults, so that `inmemory:`
+        # (a driver that takes no parameters) turns that driver on.
+        key = next((key for key in spec.keys if raw.get(key) is not None), None)
+        if key is not None:
+            value = raw[key]
+        elif spec.section is not None and spec.name in raw:
+            key, value = spec.name, {}
+        else:
+            continue
+        names.append(spec.name)
+        reads.append((spec.kind, value, _join(path, key)))
+    return section(**dict(zip(names, _read_all(reads), strict=True)))
+
+
+def _read_all(reads: Iterable[tuple[Any, Any, str]]) -> list[Any]:
+    """Each ``(kind, value, path)`` read; if any fails, ``_Invalid`` with the problems of all."""
+    values, problems = [], []
+    for kind, value, path in reads:
+        try:
+            values.append(_read(kind, value, path))
+        except _Invalid as exc:
+            problems.extend(exc.problems)
+    if problems:
+        raise _Invalid(problems)
+    return values
+
+
+# Quoted values too: `enabled: "true"`, and YAML 1.1's spellings of booleans.
+_BOOLEANS: Final[Mapping[str, bool]] = MappingProxyType(
     {
-        "bool_parsing": "a boolean",
-        "bool_type": "a boolean",
-        "int_parsing": "an integer",
-        "int_type": "an integer",
-        "int_from_float": "an integer",
-        "float_parsing": "a number",
-        "float_type": "a number",
-        "string_type": "a string",
-        "string_too_short": "a non-empty string",
-        "model_type": "a mapping",
-        "model_attributes_type": "a mapping",
-        "dict_type": "a mapping",
-        "list_type": "a list",
+        **dict.fromkeys(("true", "t", "yes", "y", "on", "1"), True),
+        **dict.fromkeys(("false", "f", "no", "n", "off", "0"), False),
     }
 )
 
 
-def _config_error(error: ValidationError, sources: Mapping[str, str]) -> ConfigError:
-    """The ``ConfigError`` for pydantic's errors: one line each, ``dotted.path: what was expected``."""
-    lines = []
-    for detail in error.errors(include_url=False):
-        dotted = _dotted(detail["loc"])
-        lines.append(_with_source(f"{dotted}: {_explain(detail)}", dotted, sources))
+def _read_bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int | float) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str) and value.lower() in _BOOLEANS:
+        return _BOOLEANS[value.lower()]
+    raise _expected("a boolean", value)
+
+
+def _read_int(value: Any) -> int:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str):  # quoted, "10" or "10.0"
+        try:
+            return int(value)
+        except ValueError:
+            if _is_number(value) and float(value).is_integer():
+                return int(float(value))
+    raise _expected("an integer", value)
+
+
+def _read_float(value: Any) -> float:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    raise _expected("a number", value)
+
+
+def _read_str(value: Any) -> str:
+    # Go's YAML decoder reads `rootdirectory: 2024` into a string, so numbers are read as text too.
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    raise _expected("a string", value)
+
+
+_SCALARS: Final[Mapping[Any, Callable[[Any], Any]]] = MappingProxyType(
+    {bool: _read_bool, int: _read_int, float: _read_float, str: _read_str, Any: lambda value: value}
+)
+
+
+def _choices(options: tuple[Any, ...]) -> str:
+    """``'a', 'b' or 'c'``."""
+    *others, last = map(repr, options)
+    return f"{', '.join(others)} or {last}" if others else last
+
+
+def _join(path: str, key: object) -> str:
+    return f"{path}.{key}" if path else str(key)
+
+
+def _config_error(problems: list[tuple[str, str]], sources: Mapping[str, str]) -> ConfigError:
+    """The ``ConfigError`` for ``problems``: one line each, ``dotted.path: what was expected``."""
+    lines = [_with_source(f"{path or 'config'}: {message}", path, sources) for path, message in problems]
     return ConfigError("\n".join(lines))
-
-
-def _dotted(loc: tuple[int | str, ...]) -> str:
-    text = ""
-    for part in loc:
-        text += f"[{part}]" if isinstance(part, int) else f".{part}" if text else str(part)
-    return text or "config"
-
-
-def _explain(detail: ErrorDetails) -> str:
-    kind, ctx, given = detail["type"], detail.get("ctx", {}), detail["input"]
-    if kind == "value_error":
-        return str(ctx["error"])  # our validators word their messages themselves (_expected)
-    if kind == "missing":
-        return "a value is required"
-    if kind == "literal_error":
-        expected = f"one of {ctx['expected']}"
-    elif kind == "greater_than":
-        expected = f"a number greater than {ctx['gt']}"
-    elif kind == "greater_than_equal":
-        expected = f"a number of at least {ctx['ge']}"
-    elif kind in _EXPECTED:
-        expected = _EXPECTED[kind]
-    else:
-        return f"{detail['msg']}, got {given!r}"
-    return f"expected {expected}, got {given!r}"
 
 
 # --------------------------------------------------------------------------- loading
@@ -774,13 +903,14 @@ def parse_config(raw: Mapping[str, Any], environ: Mapping[str, str] = _NO_ENVIRO
     overridden = _apply_environment(raw, environ)
     _check_supported(overridden.tree, overridden.sources)
     warnings = [*overridden.warnings, *_key_warnings(Config, overridden.tree, overridden.sources)]
-    # warnings are wharf's findings, never the file's.
-    tree = {key: value for key, value in overridden.tree.items() if key not in _INTERNAL_FIELDS}
+    # A missing storage section gets the "exactly one driver" message, not "required".
+    overridden.tree.setdefault("storage", {})
     try:
-        config = Config.model_validate(tree)
-    except ValidationError as exc:
-        raise _config_error(exc, overridden.sources) from None
-    return config.model_copy(update={"warnings": tuple(warnings)})
+        config: Config = _read(Config, overridden.tree, "")
+    except _Invalid as exc:
+        raise _config_error(exc.problems, overridden.sources) from None
+    # warnings are wharf's findings, never the file's: _fields_of leaves them out of reading.
+    return replace(config, warnings=tuple(warnings))
 
 
 def load_config(path: str | os.PathLike[str] | None, environ: Mapping[str, str] = os.environ) -> Config:

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from wharf.config import LogConfig
+from wharf.config import parse_config
 from wharf.log import ACCESS_LOGGER, LOGGER, JsonFormatter, TextFormatter, configure_logging
 
 ACCESS_FIELDS: dict[str, Any] = {
@@ -38,7 +38,7 @@ def restore_wharf_loggers() -> Iterator[None]:
 
 def configured(**log: Any) -> io.StringIO:
     stream = io.StringIO()
-    configure_logging(LogConfig.model_validate(log), stream=stream)
+    configure_logging(parse_config({"storage": {"inmemory": None}, "log": log}).log, stream=stream)
     return stream
 
 
