@@ -15,6 +15,7 @@ import logging
 import os
 import signal
 import socket
+from typing import TypedDict
 
 import uvloop
 from granian.constants import HTTPModes, Interfaces, Loops
@@ -88,24 +89,39 @@ def _check_address_free(config: Config) -> None:
             raise ServeError(f"cannot serve on {config.http.addr}: {exc.strerror or exc}") from exc
 
 
-def _http1() -> HTTP1Settings:
-    return HTTP1Settings(header_read_timeout=_HEADER_TIMEOUT_MS, max_buffer_size=_READ_BUFFER_BYTES)
+class _Options(TypedDict):
+    """What both ways of serving pass granian."""
+
+    address: str
+    port: int
+    interface: Interfaces
+    http: HTTPModes
+    websockets: bool
+    backlog: int
+    http1_settings: HTTP1Settings
+    log_enabled: bool
+    log_access: bool
 
 
-def _serve_here(config: Config) -> None:
-    """One worker, in this process, on a uvloop event loop."""
-    server = EmbeddedServer(
-        create_app(config),
+def _options(config: Config) -> _Options:
+    return _Options(
         address=config.http.bind_host,
         port=config.http.bind_port,
         interface=Interfaces.ASGI,
         http=HTTPModes.http1,
         websockets=False,
         backlog=_BACKLOG,
-        http1_settings=_http1(),
+        http1_settings=HTTP1Settings(
+            header_read_timeout=_HEADER_TIMEOUT_MS, max_buffer_size=_READ_BUFFER_BYTES
+        ),
         log_enabled=True,
-        log_access=False,
+        log_access=False,  # wharf's own access log (wharf.api.middleware), in distribution's format
     )
+
+
+def _serve_here(config: Config) -> None:
+    """One worker, in this process, on a uvloop event loop."""
+    server = EmbeddedServer(create_app(config), **_options(config))
     # granian configured its logging while building the server: put ours back on top.
     configure_logging(config.log)
     logging.getLogger(SERVER_LOGGER).addFilter(_not_experimental)
@@ -135,19 +151,11 @@ def _serve_workers(config: Config, *, config_path: str | None, workers: int) -> 
         os.environ.pop(_CONFIG_ENV, None)
     server = Server(
         "wharf.api.server:app_factory",
-        address=config.http.bind_host,
-        port=config.http.bind_port,
-        interface=Interfaces.ASGI,
         factory=True,
         workers=workers,
         loop=Loops.uvloop,
-        http=HTTPModes.http1,
-        websockets=False,
-        backlog=_BACKLOG,
-        http1_settings=_http1(),
-        log_enabled=True,
-        log_access=False,
         respawn_failed_workers=True,
+        **_options(config),
     )
     configure_logging(config.log)
     server.serve()
