@@ -29,10 +29,10 @@ _T = TypeVar("_T")
 
 _log = logging.getLogger("wharf")
 
-#: one worker per core serves small requests about twice as fast on two cores; more than a
-#: few mostly adds memory (each worker is a Python interpreter)
-_MAX_DEFAULT_WORKERS = 4
-_DEFAULT_WORKERS = max(1, min(os.cpu_count() or 1, _MAX_DEFAULT_WORKERS))
+#: One worker, in the wharf process itself. Blob bytes are hashed and written in threads, which
+#: use the other cores already; on two cores a second worker process added 10-20% to small
+#: requests and 2.5 times the memory (issue 5's benchmark). Bigger machines may want more.
+_DEFAULT_WORKERS = 1
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -56,8 +56,9 @@ def _parser() -> argparse.ArgumentParser:
         "--workers",
         type=int,
         default=int(os.environ.get("WHARF_WORKERS", "0")) or _DEFAULT_WORKERS,
-        help=f"worker processes (default: $WHARF_WORKERS, else one per core up to "
-        f"{_MAX_DEFAULT_WORKERS}: {_DEFAULT_WORKERS} here; the inmemory driver always runs one)",
+        help=f"worker processes (default: $WHARF_WORKERS, else {_DEFAULT_WORKERS}: the server runs "
+        "in this process; with more, each runs in a child process of its own, sharing the port; the "
+        "inmemory driver always runs one)",
     )
     _add_gc_command(commands)
     _add_client_commands(commands)

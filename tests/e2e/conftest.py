@@ -195,7 +195,7 @@ class RegistryServer:
     root: Path
     workdir: Path
     port: int = field(default_factory=free_port)
-    #: ``wharf serve --workers``; None is wharf's default (one per core)
+    #: ``wharf serve --workers``; None is wharf's default (one, in the serving process)
     workers: int | None = None
     proc: subprocess.Popen[bytes] | None = None
 
@@ -261,7 +261,7 @@ class ServerFactory:
         self.servers: list[RegistryServer] = []
 
     def __call__(
-        self, kind: str, *, root: Path | None = None, port: int | None = None, workers: int | None = None
+        self, kind: str, *, root: Path | None = None, port: int | None = None, workers: int | None = 2
     ) -> RegistryServer:
         workdir = Path(tempfile.mkdtemp(prefix=f"{kind}-", dir=self.base))
         server = RegistryServer(kind, root or workdir / "root", workdir, workers=workers)
@@ -287,9 +287,9 @@ def server_kind() -> str:
 def registry_server(server_kind: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RegistryServer]:
     """The registry under test, shared by the session: tests use repository names of their own.
 
-    It runs one worker, in one process (granian's embedded server), while the
-    servers of ``server_factory`` run wharf's default of one worker process per
-    core: real clients cover both ways of serving.
+    It runs one worker, in one process (granian's embedded server, wharf's
+    default), while the servers of ``server_factory`` run two worker processes
+    unless told otherwise: real clients cover both ways of serving.
     """
     factory = ServerFactory(tmp_path_factory.mktemp("registry"))
     try:
