@@ -6,13 +6,21 @@ import io
 import json
 import logging
 import re
+import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from wharf.config import parse_config
-from wharf.log import ACCESS_LOGGER, LOGGER, JsonFormatter, TextFormatter, configure_logging
+from wharf.log import (
+    ACCESS_LOGGER,
+    BATCH_INTERVAL,
+    LOGGER,
+    JsonFormatter,
+    TextFormatter,
+    configure_logging,
+)
 
 ACCESS_FIELDS: dict[str, Any] = {
     "method": "GET",
@@ -236,3 +244,50 @@ def test_other_handlers_and_the_root_logger_are_left_alone() -> None:
 
     assert theirs in wharf.handlers
     assert logging.getLogger().handlers == root_handlers
+
+
+# --------------------------------------------------------------------------- batched (the server's)
+
+
+def batched() -> tuple[io.StringIO, logging.Handler]:
+    stream = io.StringIO()
+    configure_logging(parse_config({"storage": {"inmemory": None}}).log, stream=stream, batched=True)
+    return stream, logging.getLogger(LOGGER).handlers[-1]
+
+
+def test_batched_lines_are_written_together_soon_and_in_order() -> None:
+    stream, handler = batched()
+    log = logging.getLogger(f"{LOGGER}.test")
+    try:
+        for i in range(50):
+            log.info("line %d", i)
+        deadline = time.monotonic() + 10 * BATCH_INTERVAL + 5
+        while len(lines(stream)) < 50 and time.monotonic() < deadline:
+            time.sleep(BATCH_INTERVAL / 4)
+        assert [re.search(r'msg="(line \d+)"', line)[1] for line in lines(stream)] == [  # type: ignore[index]
+            f"line {i}" for i in range(50)
+        ]
+    finally:
+        handler.close()
+
+
+def test_a_warning_is_written_at_once_with_the_lines_before_it() -> None:
+    stream, handler = batched()
+    log = logging.getLogger(f"{LOGGER}.test")
+    try:
+        log.info("first")
+        log.warning("then this")
+        assert [re.search(r'msg=("[^"]*"|\S+)', line)[1] for line in lines(stream)] == [  # type: ignore[index]
+            "first",
+            '"then this"',
+        ]
+    finally:
+        handler.close()
+
+
+def test_closing_writes_what_is_gathered() -> None:
+    stream, handler = batched()
+    logging.getLogger(ACCESS_LOGGER).info("request", extra={"fields": ACCESS_FIELDS})
+    handler.close()
+    assert len(lines(stream)) == 1
+    assert "path=/v2/library/alpine/manifests/latest" in lines(stream)[0]

@@ -49,7 +49,7 @@ def app_factory() -> ASGIApp:
     """Build the app in a worker process from the config the parent named."""
     path = os.environ.get(_CONFIG_ENV) or None
     config = load_config(path, os.environ)
-    configure_logging(config.log)
+    _configure_logging(config)
     return create_app(config)
 
 
@@ -123,7 +123,7 @@ def _serve_here(config: Config) -> None:
     """One worker, in this process, on a uvloop event loop."""
     server = EmbeddedServer(create_app(config), **_options(config))
     # granian configured its logging while building the server: put ours back on top.
-    configure_logging(config.log)
+    _configure_logging(config)
     logging.getLogger(SERVER_LOGGER).addFilter(_not_experimental)
 
     async def run() -> None:
@@ -135,6 +135,18 @@ def _serve_here(config: Config) -> None:
             raise RuntimeError("the server stopped unexpectedly (see the log above)")
 
     uvloop.run(run())
+
+
+def _configure_logging(config: Config) -> None:
+    """The serving process's logging: lines written in batches, records without a process id.
+
+    A line per request is the access log; each ``os.getpid`` that ``logging`` makes
+    for a record, and each write, is a system call, and both showed in the profile
+    of small requests. wharf's lines never print the process (``logProcesses`` is
+    logging's documented switch for it).
+    """
+    logging.logProcesses = False
+    configure_logging(config.log, batched=True)
 
 
 def _not_experimental(record: logging.LogRecord) -> bool:
@@ -157,5 +169,7 @@ def _serve_workers(config: Config, *, config_path: str | None, workers: int) -> 
         respawn_failed_workers=True,
         **_options(config),
     )
+    # Not batched here: the workers are forked from this process, and a batch gathered
+    # before the fork would be written by each of them too. This process logs little.
     configure_logging(config.log)
     server.serve()
