@@ -102,6 +102,26 @@ async def test_symlinked_file_escaping_the_root_is_refused(
     assert (outside / "secret").exists()
 
 
+async def test_delete_all_removes_whatever_a_directory_holds_besides_the_usual_file(
+    driver: FilesystemDriver, root: Path, outside: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # one worker, so each directory after the first is tried for the file the first held ("data")
+    monkeypatch.setattr(filesystem, "_DELETE_THREADS", 1)
+    await driver.put_content("/d/1/data", b"1")
+    await driver.put_content("/d/2/data", b"22")
+    await driver.put_content("/d/2/extra", b"333")
+    await driver.put_content("/d/3/data/inside", b"4444")  # "data" is a directory here
+    await driver.put_content("/d/4/other", b"55555")  # no "data" at all
+    (root / "d" / "5").mkdir()
+    (root / "d" / "5" / "data").symlink_to(outside / "secret")  # removed, never followed
+
+    freed = await driver.delete_all([f"/d/{n}" for n in range(1, 6)])
+
+    assert freed == 1 + 2 + 3 + 4 + 5 + len(os.fsencode(outside / "secret"))
+    assert os.listdir(root / "d") == []
+    assert (outside / "secret").read_bytes() == b"do not serve"
+
+
 async def test_symlink_within_the_root_is_followed(driver: FilesystemDriver, root: Path) -> None:
     await driver.put_content("/real/file", b"inside")
     (root / "alias").symlink_to(root / "real", target_is_directory=True)

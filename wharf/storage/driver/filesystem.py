@@ -196,6 +196,7 @@ class FilesystemDriver:
         """Delete relative to each parent directory, opened and checked to lie under the root once."""
         freed = 0
         parents: dict[str, int] = {}
+        remover = _Remover()
         try:
             for full, path in targets:
                 parent, name = os.path.split(full)
@@ -203,7 +204,7 @@ class FilesystemDriver:
                     with _reading(path):
                         if parent not in parents:
                             parents[parent] = self._open_confined_directory(path, parent)
-                        freed += _remove_entry(name, parents[parent])
+                        freed += remover.remove(name, parents[parent])
                 except PathNotFound:
                     continue
         finally:
@@ -445,33 +446,77 @@ def _list_names(full: str) -> list[str]:
         return sorted(entry.name for entry in entries if _listable(entry.name))
 
 
-def _remove_entry(name: str, dir_fd: int) -> int:
-    """Remove ``name`` of ``dir_fd``, a file or a directory with all it holds; the bytes of the files.
+class _Remover:
+    """Removes files and directory trees relative to open directories: one worker thread's share of a
+    ``delete_all``.
 
-    The common case, a directory of a few files (a blob's, a link's), costs an
-    open, a listing, a stat and an unlink per file and a ``rmdir``.
+    Most directories a bulk delete removes hold one file named like the one the
+    directory before held (a blob's ``data``, a link's ``link``), so that name is
+    tried first: an open, a stat, an unlink, a close and a ``rmdir``, no listing.
+    Every system call gives up the interpreter lock and waits to take it back
+    from the other workers; with half as many calls per directory, a collection's
+    deletes took a third less time (issue 5's benchmark).
     """
-    try:
-        fd = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd)
-    except OSError as exc:
-        if exc.errno not in (errno.ENOTDIR, errno.ELOOP):
-            raise
-        size = os.lstat(name, dir_fd=dir_fd).st_size  # a file, or a symbolic link (never followed)
-        os.unlink(name, dir_fd=dir_fd)
-        return size
-    freed = 0
-    try:
+
+    def __init__(self) -> None:
+        #: the name of the one file the last directory listed held
+        self._usual: str | None = None
+
+    def remove(self, name: str, dir_fd: int, *, guess: bool = True) -> int:
+        """Remove ``name`` of ``dir_fd``, a file or a directory with all it holds; the bytes of the files.
+
+        Symbolic links are removed, never followed.
+        """
+        try:
+            fd = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd)
+        except OSError as exc:
+            if exc.errno not in (errno.ENOTDIR, errno.ELOOP):
+                raise
+            size = os.lstat(name, dir_fd=dir_fd).st_size  # a file, or a symbolic link (never followed)
+            os.unlink(name, dir_fd=dir_fd)
+            return size
+        usual = None
+        try:
+            usual = self._remove_usual(fd) if guess else None
+            freed = usual if usual is not None else self._remove_children(fd)
+        finally:
+            os.close(fd)
+        try:
+            os.rmdir(name, dir_fd=dir_fd)
+        except OSError as exc:
+            if usual is None or exc.errno != errno.ENOTEMPTY:
+                raise
+            return freed + self.remove(name, dir_fd, guess=False)  # it held more than the usual file
+        return freed
+
+    def _remove_usual(self, fd: int) -> int | None:
+        """Unlink the usual file of directory ``fd`` and return its bytes; None if it holds no such file."""
+        if self._usual is None:
+            return None
+        try:
+            st = os.stat(self._usual, dir_fd=fd, follow_symlinks=False)
+        except FileNotFoundError:
+            return None
+        if stat.S_ISDIR(st.st_mode):
+            return None
+        os.unlink(self._usual, dir_fd=fd)
+        return st.st_size
+
+    def _remove_children(self, fd: int) -> int:
+        """Remove everything directory ``fd`` holds; the bytes of the files."""
+        freed = 0
+        names: list[str] = []
         with os.scandir(fd) as entries:
             for entry in entries:
+                names.append(entry.name)
                 if entry.is_dir(follow_symlinks=False):
-                    freed += _remove_entry(entry.name, fd)
+                    freed += self.remove(entry.name, fd)
                 else:
                     freed += entry.stat(follow_symlinks=False).st_size
                     os.unlink(entry.name, dir_fd=fd)
-    finally:
-        os.close(fd)
-    os.rmdir(name, dir_fd=dir_fd)
-    return freed
+        if len(names) == 1:
+            self._usual = names[0]
+        return freed
 
 
 def _opened_path(fd: int, full: str) -> str:
