@@ -198,14 +198,14 @@ async def _plan(
     driver: StorageDriver, scan: _Scan, *, delete_untagged: bool, notify: Callable[[GCProgress], None]
 ) -> _Plan:
     manifests = await _read_manifests(driver, scan, notify)
+    tagged = await _tag_targets(driver, scan) if delete_untagged else {}
     marked: set[Digest] = set()
     untagged: list[DeletedManifest] = []
     for name, repository in sorted(scan.repositories.items()):
         present = {digest for digest in repository.revisions if digest in manifests}
         kept = present
         if delete_untagged:
-            tagged = await _tag_targets(driver, name, repository.tags)
-            kept = _reachable(tagged, present, manifests)
+            kept = _reachable(tagged.get(name, ()), present, manifests)
             untagged += [DeletedManifest(name, digest) for digest in _sorted(present - kept)]
         for digest in kept:
             marked.add(digest)
@@ -272,14 +272,16 @@ def _digest_of(descriptor: Any, key: str = "digest") -> Digest | None:
         return None
 
 
-async def _tag_targets(driver: StorageDriver, name: RepositoryName, tags: list[Tag]) -> set[Digest]:
-    targets: set[Digest] = set()
-    links = [paths.tag_current_link(name, tag) for tag in tags]
-    for tag, content in zip(tags, await read_all(driver, links), strict=True):
+async def _tag_targets(driver: StorageDriver, scan: _Scan) -> dict[RepositoryName, set[Digest]]:
+    """What the tags of each repository point at: every tag's link, in one read, not one per repository."""
+    tags = [(name, tag) for name, repository in sorted(scan.repositories.items()) for tag in repository.tags]
+    contents = await read_all(driver, [paths.tag_current_link(name, tag) for name, tag in tags])
+    targets: dict[RepositoryName, set[Digest]] = defaultdict(set)
+    for (name, tag), content in zip(tags, contents, strict=True):
         if content is None:
             continue  # a tag without a current link names nothing (distribution skips it too)
         try:
-            targets.add(paths.parse_link(content))
+            targets[name].add(paths.parse_link(content))
         except RegistryError:
             # what it names is unknown, so nothing can be called untagged (distribution fails too)
             raise GCError(f"tag {name}:{tag} has an unreadable link; repair or delete it, then collect again")
