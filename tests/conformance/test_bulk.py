@@ -1,5 +1,5 @@
-"""The bulk capabilities the garbage collector uses (``FileWalker``, ``BulkReader``, ``BulkDeleter``):
-each driver's own implementation and the generic fallbacks give the same answers."""
+"""The bulk capabilities the garbage collector uses (``FileWalker``, ``BulkReader``, ``BulkDeleter``,
+``BulkStatter``): each driver's own implementation and the generic fallbacks give the same answers."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import pytest
 from wharf.storage.driver import (
     BulkDeleter,
     BulkReader,
+    BulkStatter,
     FileInfo,
     FileWalker,
     FileWriter,
@@ -19,6 +20,7 @@ from wharf.storage.driver import (
     delete_all,
     files_under,
     read_all,
+    stat_all,
 )
 
 TREE = {
@@ -68,11 +70,10 @@ async def store(request: pytest.FixtureRequest, driver: StorageDriver) -> Any:
         await driver.put_content(path, data)
     if request.param == "fallback":
         plain = Plain(driver)
-        assert not isinstance(plain, FileWalker | BulkReader | BulkDeleter)
+        assert not isinstance(plain, FileWalker | BulkReader | BulkDeleter | BulkStatter)
         return plain
-    assert (
-        isinstance(driver, FileWalker) and isinstance(driver, BulkReader) and isinstance(driver, BulkDeleter)
-    )
+    for capability in (FileWalker, BulkReader, BulkDeleter, BulkStatter):
+        assert isinstance(driver, capability)
     return driver
 
 
@@ -102,6 +103,17 @@ async def test_read_all_reads_each_object_and_none_for_missing_ones(store: Stora
     wanted = ["/t/f", "/t/missing", "/t/a/x", "/t/b"]  # a directory has no content
 
     assert await read_all(store, wanted) == [b"55555", None, b"1", None]
+
+
+async def test_stat_all_stats_each_path_and_none_for_missing_ones(store: StorageDriver) -> None:
+    infos = await stat_all(store, ["/t/f", "/t/missing", "/t/b"])
+
+    assert [(info.path, info.size, info.is_dir) if info else None for info in infos] == [
+        ("/t/f", 5, False),
+        None,
+        ("/t/b", 0, True),
+    ]
+    assert infos[0] == await store.stat("/t/f")
 
 
 async def test_delete_all_removes_files_and_trees_and_counts_their_bytes(store: StorageDriver) -> None:

@@ -33,7 +33,7 @@ import asyncio
 import json
 import operator
 from collections import defaultdict
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
@@ -43,7 +43,7 @@ from wharf.reference import RepositoryName, Tag
 from wharf.registry import paths
 from wharf.registry.fence import Collection, JournalEntry
 from wharf.registry.namespace import Registry
-from wharf.storage.driver import PathNotFound, StorageDriver, delete_all, files_under, read_all
+from wharf.storage.driver import StorageDriver, delete_all, files_under, read_all, stat_all
 
 __all__ = ["DeletedManifest", "GCError", "GCProgress", "GCReport", "collect"]
 
@@ -51,14 +51,11 @@ __all__ = ["DeletedManifest", "GCError", "GCProgress", "GCReport", "collect"]
 BATCH = 1024
 #: pause between two batches, so writers waiting on the fence get in
 PAUSE = 0.002
-#: storage reads in flight at once
-_CONCURRENCY = 64
 #: manifests read per call to the driver, and calls at once
 _READ_CHUNK = 128
 _READERS = 8
 
 _T = TypeVar("_T")
-_R = TypeVar("_R")
 
 
 class GCError(RuntimeError):
@@ -460,16 +457,11 @@ class _Protection:
         return self.closure(protected)
 
     async def _check_live(self, entries: list[JournalEntry]) -> None:
-        async def live(entry: JournalEntry) -> bool:
-            assert entry.manifest is not None
-            try:
-                await self.driver.stat(paths.revision_link(entry.repository, entry.manifest))
-            except PathNotFound:
-                return False
-            return True
-
-        async for _, chunk in _in_chunks(entries, live):
-            self._live.update((entry.name, alive) for entry, alive in chunk)
+        pushed = [(entry, entry.manifest) for entry in entries if entry.manifest is not None]
+        links = await stat_all(self.driver, [paths.revision_link(e.repository, m) for e, m in pushed])
+        self._live.update(
+            (entry.name, link is not None) for (entry, _), link in zip(pushed, links, strict=True)
+        )
 
     def closure(self, digests: set[Digest]) -> set[Digest]:
         """``digests`` and, for those that are known manifests, what they reference, recursively."""
@@ -488,13 +480,8 @@ class _Protection:
 
 
 async def _dry_report(driver: StorageDriver, scan: _Scan, plan: _Plan) -> GCReport:
-    async def size(digest: Digest) -> int:
-        try:
-            return (await driver.stat(paths.blob_data(digest))).size
-        except PathNotFound:
-            return 0
-
-    sizes = [s async for _, chunk in _in_chunks(plan.candidates, size) for _, s in chunk]
+    infos = await stat_all(driver, [paths.blob_data(digest) for digest in plan.candidates])
+    sizes = [info.size for info in infos if info is not None]
     dangling = sum(len(names) for digest, names in scan.links.items() if digest not in scan.blobs)
     return GCReport(
         dry_run=True,
@@ -526,28 +513,3 @@ def _batches(items: Sequence[_T]) -> Iterator[tuple[int, Sequence[_T]]]:
     for start in range(0, len(items), BATCH):
         batch = items[start : start + BATCH]
         yield start + len(batch), batch
-
-
-async def _in_chunks(
-    items: Sequence[_T], read: Callable[[_T], Awaitable[_R]]
-) -> AsyncIterator[tuple[int, list[tuple[_T, _R]]]]:
-    """``read`` every item, ``_CONCURRENCY`` at a time; yields progress and each chunk's results."""
-    for start in range(0, len(items), _CONCURRENCY * 4):
-        chunk = items[start : start + _CONCURRENCY * 4]
-        results = await _gather(read(item) for item in chunk)
-        yield start + len(chunk), list(zip(chunk, results, strict=True))
-
-
-async def _gather(awaitables: Iterable[Awaitable[_T]]) -> list[_T]:
-    """Await all, at most ``_CONCURRENCY`` at once; the first error propagates after all finish."""
-    semaphore = asyncio.Semaphore(_CONCURRENCY)
-
-    async def bounded(awaitable: Awaitable[_T]) -> _T:
-        async with semaphore:
-            return await awaitable
-
-    results = await asyncio.gather(*(bounded(a) for a in awaitables), return_exceptions=True)
-    for result in results:
-        if isinstance(result, BaseException):
-            raise result
-    return results  # type: ignore[return-value]

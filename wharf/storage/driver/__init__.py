@@ -7,6 +7,7 @@ from collections.abc import Callable
 from wharf.storage.driver.base import (
     BulkDeleter,
     BulkReader,
+    BulkStatter,
     FileInfo,
     FileWalker,
     FileWriter,
@@ -21,6 +22,7 @@ from wharf.storage.driver.base import (
     delete_all,
     files_under,
     read_all,
+    stat_all,
     walk,
 )
 from wharf.storage.driver.filesystem import FilesystemDriver
@@ -30,6 +32,7 @@ __all__ = [
     "DRIVERS",
     "BulkDeleter",
     "BulkReader",
+    "BulkStatter",
     "FileInfo",
     "FileWalker",
     "FileWriter",
@@ -46,6 +49,7 @@ __all__ = [
     "delete_all",
     "files_under",
     "read_all",
+    "stat_all",
     "walk",
 ]
 

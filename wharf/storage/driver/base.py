@@ -31,6 +31,7 @@ from typing import Protocol, runtime_checkable
 __all__ = [
     "BulkDeleter",
     "BulkReader",
+    "BulkStatter",
     "FileInfo",
     "FileWalker",
     "FileWriter",
@@ -46,6 +47,7 @@ __all__ = [
     "delete_all",
     "files_under",
     "read_all",
+    "stat_all",
     "walk",
 ]
 
@@ -209,6 +211,15 @@ class BulkReader(Protocol):
         ...
 
 
+@runtime_checkable
+class BulkStatter(Protocol):
+    """Optional capability: stat many paths in one call (the collector's dry run sizes what it would free)."""
+
+    async def stat_all(self, paths: Sequence[str]) -> list[FileInfo | None]:
+        """Each path's ``stat``, in order; None where there is nothing."""
+        ...
+
+
 def check_path(path: str, *, driver: str = "") -> str:
     """Return ``path`` if it is a valid driver path, else raise ``InvalidPath``."""
     if not _PATH.fullmatch(path) or "/../" in f"{path}/" or "/./" in f"{path}/":
@@ -298,3 +309,19 @@ async def read_all(driver: StorageDriver, paths: Sequence[str]) -> list[bytes | 
                 return None
 
     return list(await asyncio.gather(*map(read, paths)))
+
+
+async def stat_all(driver: StorageDriver, paths: Sequence[str]) -> list[FileInfo | None]:
+    """Each path's ``FileInfo`` (None if missing): ``BulkStatter.stat_all`` where the driver has it."""
+    if isinstance(driver, BulkStatter):
+        return await driver.stat_all(paths)
+    semaphore = asyncio.Semaphore(32)
+
+    async def stat(path: str) -> FileInfo | None:
+        async with semaphore:
+            try:
+                return await driver.stat(path)
+            except PathNotFound:
+                return None
+
+    return list(await asyncio.gather(*map(stat, paths)))

@@ -80,7 +80,8 @@ _Ts = TypeVarTuple("_Ts")
 
 
 class FilesystemDriver:
-    """Files under ``root``: ``StorageDriver``, ``LocalFiles``, ``Locker``, ``FileWalker``, ``BulkReader``."""
+    """Files under ``root``: ``StorageDriver``, ``LocalFiles``, ``Locker``, ``FileWalker``, ``BulkReader``,
+    ``BulkDeleter``, ``BulkStatter``."""
 
     name = _NAME
 
@@ -229,9 +230,22 @@ class FilesystemDriver:
     async def stat(self, path: str) -> FileInfo:
         full = self._full(path)
         with _reading(path):
-            st = await self._run(path, full, os.stat)
-        is_dir = stat.S_ISDIR(st.st_mode)
-        return FileInfo(path=path, size=0 if is_dir else st.st_size, mtime=st.st_mtime, is_dir=is_dir)
+            return _file_info(path, await self._run(path, full, os.stat))
+
+    async def stat_all(self, paths: Sequence[str]) -> list[FileInfo | None]:
+        """Many ``stat`` in one worker thread (``BulkStatter``); None for a missing path."""
+        targets = [(path, self._full(path)) for path in paths]
+        return await anyio.to_thread.run_sync(self._stat_many, targets, limiter=self._limiter)
+
+    def _stat_many(self, targets: list[tuple[str, str]]) -> list[FileInfo | None]:
+        found: list[FileInfo | None] = []
+        for path, full in targets:
+            try:
+                with _reading(path):
+                    found.append(_file_info(path, os.stat(self._confine(full, path))))
+            except PathNotFound:
+                found.append(None)
+        return found
 
     async def list(self, path: str) -> list[str]:
         full = self._full(path)
@@ -383,6 +397,11 @@ class _LocalWriter:
 
 
 # Blocking helpers, each called in a worker thread with a confined filesystem path.
+
+
+def _file_info(path: str, st: os.stat_result) -> FileInfo:
+    is_dir = stat.S_ISDIR(st.st_mode)
+    return FileInfo(path=path, size=0 if is_dir else st.st_size, mtime=st.st_mtime, is_dir=is_dir)
 
 
 def _read_file(full: str) -> bytes:

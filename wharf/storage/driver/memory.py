@@ -43,7 +43,8 @@ class _Object:
 
 
 class MemoryDriver:
-    """Objects in memory; implements ``StorageDriver``, ``FileWalker``, ``BulkReader``, ``BulkDeleter``."""
+    """Objects in memory: ``StorageDriver``, ``FileWalker``, ``BulkReader``, ``BulkDeleter``,
+    ``BulkStatter``."""
 
     name = _NAME
 
@@ -74,6 +75,16 @@ class MemoryDriver:
     async def get_contents(self, paths: Sequence[str]) -> list[bytes | None]:
         """Many objects at once (``BulkReader``)."""
         return [obj.data if (obj := self._objects.get(check_path(p, driver=_NAME))) else None for p in paths]
+
+    async def stat_all(self, paths: Sequence[str]) -> list[FileInfo | None]:
+        """Many ``stat`` at once (``BulkStatter``)."""
+        found: list[FileInfo | None] = []
+        for path in paths:
+            try:
+                found.append(await self.stat(path))
+            except PathNotFound:
+                found.append(None)
+        return found
 
     async def walk_files(self, path: str, *, prune: Callable[[str], bool] | None = None) -> list[str]:
         """Every object below ``path`` (``FileWalker``), from the sorted path list."""
