@@ -74,9 +74,11 @@ _DURATION_UNITS: Final[Mapping[str, float]] = MappingProxyType(
     {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "μs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
 )
 # Go's time.ParseDuration grammar without the sign: "1h30m", "1.5s", "500ms". "ms" is listed
-# before "m" and "s" so that "500ms" is not read as 500 minutes and a stray "s".
-_DURATION_PART: Final = re.compile(r"(\d+\.?\d*|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
+# before "m" and "s" so that "500ms" is not read as 500 minutes and a stray "s". [0-9], not \d,
+# which also matches "١" and "１" (and float() reads them): Go's digits are ASCII.
+_DURATION_PART: Final = re.compile(r"([0-9]+\.?[0-9]*|\.[0-9]+)(ns|us|µs|μs|ms|s|m|h)")
 _DURATION: Final = re.compile(rf"(?:{_DURATION_PART.pattern})+")
+_ASCII_SPACE: Final = " \t\n\r\f\v"  # str.strip() alone also strips "\u2009" and "\u00a0"
 
 
 def parse_duration(value: object) -> float:
@@ -87,7 +89,7 @@ def parse_duration(value: object) -> float:
     """
     if isinstance(value, int | float) and not isinstance(value, bool):
         seconds = float(value)
-    elif isinstance(value, str) and _DURATION.fullmatch(text := value.strip()):
+    elif isinstance(value, str) and _DURATION.fullmatch(text := value.strip(_ASCII_SPACE)):
         seconds = sum(float(n) * _DURATION_UNITS[unit] for n, unit in _DURATION_PART.findall(text))
     elif isinstance(value, str) and _is_number(value):
         seconds = float(value)
@@ -107,6 +109,9 @@ def _positive_duration(value: object) -> float:
 
 
 def _is_number(text: str) -> bool:
+    """Whether ``float`` reads ``text``, which must be ASCII: ``float`` also reads "١٢" and "１２"."""
+    if not text.isascii():
+        return False
     try:
         float(text)
     except ValueError:
@@ -833,7 +838,8 @@ def _read_int(value: Any) -> int:
         return value
     if isinstance(value, float) and value.is_integer():
         return int(value)
-    if isinstance(value, str):  # quoted, "10" or "10.0"
+    # Quoted, "10" or "10.0"; ASCII only, as int() also reads "١٢" and "１２" and strips "\u2009".
+    if isinstance(value, str) and value.isascii():
         try:
             return int(value)
         except ValueError:

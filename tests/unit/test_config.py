@@ -305,6 +305,55 @@ def test_duration_must_be_positive() -> None:
         parse_config(with_keys(gc={"interval": "0s"}))
 
 
+# --------------------------------------------------------------------------- digits are ASCII
+
+# int() and float() also read other scripts' digits ("١٢" Arabic-Indic, "۱۲" Persian, "１２"
+# fullwidth) and strip Unicode spaces; Go's strconv and time.ParseDuration take ASCII only.
+NON_ASCII_INTEGERS = ["١٢", "۱۲", "１２", "1２", "12.０", "١e٣", "\u200912", "12\u00a0"]
+
+
+@pytest.mark.parametrize("text", NON_ASCII_INTEGERS)
+def test_an_integer_in_other_digits_is_refused(text: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_config(with_keys(catalog={"maxentries": text}))
+    assert str(caught.value) == f"catalog.maxentries: expected an integer, got {text!r}"
+
+
+@pytest.mark.parametrize("text", NON_ASCII_INTEGERS)
+def test_an_integer_in_other_digits_is_refused_from_the_environment(text: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse(DISTRIBUTION_EXAMPLE, {"REGISTRY_HEALTH_STORAGEDRIVER_THRESHOLD": text})
+    assert str(caught.value) == (
+        f"health.storagedriver.threshold: expected an integer, got {text!r}"
+        " (set by REGISTRY_HEALTH_STORAGEDRIVER_THRESHOLD)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "number"),
+    [(" 12 ", 12), ("+12", 12), ("1e3", 1000), ("10.0", 10), ("1_000", 1000), ("12\n", 12)],
+)
+def test_quoted_integers_keep_their_ascii_forms(text: str, number: int) -> None:
+    assert parse_config(with_keys(catalog={"maxentries": text})).catalog.maxentries == number
+
+
+@pytest.mark.parametrize(
+    "text", ["１０s", "١٠s", "1.５s", "1h３０m", "１０", "٣٠", "1e٣", "\u200910s", "10\u00a0"]
+)
+def test_a_duration_in_other_digits_is_refused(text: str) -> None:
+    with pytest.raises(ValueError, match=r"expected a duration like 10s or 1h30m, got "):
+        parse_duration(text)
+
+
+def test_a_duration_in_other_digits_names_its_path() -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse(DISTRIBUTION_EXAMPLE, {"REGISTRY_HEALTH_STORAGEDRIVER_INTERVAL": "１０s"})
+    assert str(caught.value) == (
+        "health.storagedriver.interval: expected a duration like 10s or 1h30m, got '１０s'"
+        " (set by REGISTRY_HEALTH_STORAGEDRIVER_INTERVAL)"
+    )
+
+
 # --------------------------------------------------------------------------- error messages
 
 
