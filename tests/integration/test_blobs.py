@@ -149,6 +149,14 @@ async def test_a_range_that_is_not_a_byte_range_is_ignored(
     assert response.content == DATA
 
 
+@pytest.mark.parametrize("header", ["bytes=١-٢", "bytes=１-２", "bytes=0-٩"])
+async def test_a_range_in_other_digits_is_ignored(client: httpx.AsyncClient, blob: Blob, header: str) -> None:
+    # Sent as UTF-8: header values are bytes, and the app reads them as latin-1, as HTTP does.
+    response = await client.get(f"/v2/team/app/blobs/{blob.digest}", headers={b"range": header.encode()})
+    assert response.status_code == 200
+    assert response.content == DATA
+
+
 async def test_several_ranges_at_once_are_answered_with_the_whole_blob(
     client: httpx.AsyncClient, blob: Blob
 ) -> None:

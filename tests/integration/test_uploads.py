@@ -211,6 +211,18 @@ async def test_a_malformed_content_range_is_416(client: httpx.AsyncClient, heade
     assert error_codes(response) == ["RANGE_INVALID"]
 
 
+@pytest.mark.parametrize("header", ["٠-٩", "０-９", "bytes ٠-٩/١٠"])
+async def test_a_content_range_in_other_digits_is_416(client: httpx.AsyncClient, header: str) -> None:
+    # Sent as UTF-8: header values are bytes, and the app reads them as latin-1, as HTTP does.
+    location = (await start(client)).headers["location"]
+    response = await client.patch(
+        location, content=b"0123456789", headers={b"content-range": header.encode()}
+    )
+    assert response.status_code == 416
+    assert error_codes(response) == ["RANGE_INVALID"]
+    assert (await client.get(location)).headers["range"] == "0-0"
+
+
 async def test_a_streamed_patch_needs_no_content_range(client: httpx.AsyncClient) -> None:
     blob = random_blob((2 << 20) + 12345)  # more than one of the hash-and-write batches
     location = (await start(client)).headers["location"]

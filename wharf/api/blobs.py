@@ -16,7 +16,8 @@ from wharf.storage.cache.base import BlobDescriptor
 
 __all__ = ["delete_blob", "get_blob"]
 
-_RANGE = re.compile(r"bytes=(\d*)-(\d*)")
+# [0-9], not \d: \d also matches "١" and "１", which int() reads.
+_RANGE = re.compile(r"bytes=([0-9]*)-([0-9]*)")
 
 
 @dataclass(frozen=True, slots=True)

@@ -60,7 +60,7 @@ class ChunkRange:
 
     @classmethod
     def parse(cls, text: str) -> ChunkRange:
-        match = re.fullmatch(r"(?:bytes[ =])?(\d{1,18})-(\d{1,18})(?:/(\d{1,18}|\*))?", text.strip())
+        match = re.fullmatch(r"(?:bytes[ =])?([0-9]{1,18})-([0-9]{1,18})(?:/([0-9]{1,18}|\*))?", text.strip())
         if not match:
             raise RangeInvalid(f"malformed Content-Range {text[:100]!r}", message="invalid content range")
         start, end = int(match[1]), int(match[2])
