@@ -105,7 +105,7 @@ async def test_the_last_page_has_no_link(client: httpx.AsyncClient, populated: l
     assert "link" not in response.headers
 
 
-@pytest.mark.parametrize("n", ["-1", "x", "2.0", "9" * 30])
+@pytest.mark.parametrize("n", ["-1", "x", "2.0", "9" * 30, "١٠", "１０"])
 async def test_a_bad_n_is_pagination_number_invalid(client: httpx.AsyncClient, n: str) -> None:
     response = await client.get("/v2/_catalog", params={"n": n})
     assert response.status_code == 400

@@ -97,7 +97,7 @@ async def test_n_zero_is_an_empty_list_without_link(client: httpx.AsyncClient, t
     assert "link" not in response.headers
 
 
-@pytest.mark.parametrize("n", ["-1", "abc", "1.5", "0x10", " 2", "9" * 30])
+@pytest.mark.parametrize("n", ["-1", "abc", "1.5", "0x10", " 2", "9" * 30, "١٠", "１０", "1０", "²"])
 async def test_a_bad_n_is_pagination_number_invalid(
     client: httpx.AsyncClient, tagged: list[str], n: str
 ) -> None:
