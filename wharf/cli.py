@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import os
 import sys
@@ -54,8 +55,9 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("config", nargs="?", metavar="CONFIG", help="path to config.yml")
     serve.add_argument(
         "--workers",
-        type=int,
-        default=int(os.environ.get("WHARF_WORKERS", "0")) or _DEFAULT_WORKERS,
+        type=_worker_count,
+        # A string, which argparse reads with _worker_count only for `serve` without --workers.
+        default=os.environ.get("WHARF_WORKERS") or "0",
         help=f"worker processes (default: $WHARF_WORKERS, else {_DEFAULT_WORKERS}: the server runs "
         "in this process; with more, each runs in a child process of its own, sharing the port; the "
         "inmemory driver always runs one)",
@@ -63,6 +65,14 @@ def _parser() -> argparse.ArgumentParser:
     _add_gc_command(commands)
     _add_client_commands(commands)
     return parser
+
+
+def _worker_count(text: str) -> int:
+    """``--workers`` or ``$WHARF_WORKERS``, 0 for the default; ``int`` alone also reads "١٢" and "１２"."""
+    if text.isascii():
+        with contextlib.suppress(ValueError):
+            return int(text) or _DEFAULT_WORKERS
+    raise argparse.ArgumentTypeError(f"invalid int value: {text!r}")
 
 
 def main(argv: Sequence[str] | None = None) -> None:
