@@ -29,7 +29,7 @@ from tests.helpers import (
     sha256,
 )
 from tests.integration.conftest import config_for, lifespan
-from wharf.api.app import create_app
+from wharf.api.app import RegistryApp, create_app
 from wharf.config import parse_config
 from wharf.digest import Digest
 from wharf.reference import RepositoryName, Tag
@@ -74,9 +74,7 @@ class Env:
         return True
 
 
-def registry_of(app: Any) -> Registry:
-    while not hasattr(app, "state"):
-        app = app.app
+def registry_of(app: RegistryApp) -> Registry:
     registry: Registry = app.state.registry
     return registry
 

@@ -9,14 +9,14 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from wharf.errors import InsufficientStorage, RegistryError, Unsupported
+from wharf.errors import InsufficientStorage, RegistryError
+from wharf.storage.driver import StorageFull
 
 __all__ = [
     "API_VERSION_HEADER",
+    "error_for",
     "error_response",
     "json_response",
-    "registry_error_handler",
-    "server_error_handler",
     "url_for",
 ]
 
@@ -36,36 +36,29 @@ def error_response(errors: list[RegistryError], *, status: int | None = None) ->
     )
 
 
-async def registry_error_handler(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, RegistryError)
-    return error_response([exc])
+def error_for(request: Request, exc: Exception) -> Response:
+    """The response to whatever a handler raised: the one place exceptions become responses.
 
-
-async def not_found_handler(request: Request, exc: Exception) -> Response:
-    status = getattr(exc, "status_code", 404)
-    if status == 405:
-        # Starlette's 405 carries the ``Allow`` header HTTP requires; keep it.
-        allow = dict(getattr(exc, "headers", None) or {})
-        return error_response(
-            [Unsupported(f"{request.method} is not allowed on {request.url.path}", headers=allow)]
-        )
-    return error_response(
-        [Unsupported(f"no endpoint at {request.url.path}", message="unknown endpoint")], status=status
-    )
-
-
-async def storage_full_handler(request: Request, exc: Exception) -> Response:
-    _log.error("storage full serving %s %s: %s", request.method, request.url.path, exc)
-    return error_response([InsufficientStorage(str(request.url.path))])
-
-
-async def server_error_handler(request: Request, exc: Exception) -> Response:
-    _log.exception("unhandled error serving %s %s", request.method, request.url.path, exc_info=exc)
+    A ``RegistryError`` says its own code and status; running out of space is a
+    507 (and logged: an operator must act); anything else is a bug, logged with
+    its traceback and answered ``UNKNOWN`` 500 without internals.
+    """
+    if isinstance(exc, RegistryError):
+        return error_response([exc])
+    if isinstance(exc, StorageFull):
+        _log.error("storage full serving %s %s: %s", request.method, request.url.path, exc)
+        return error_response([InsufficientStorage(str(request.url.path))])
+    _log.error("unhandled error serving %s %s", request.method, request.url.path, exc_info=exc)
     return error_response([RegistryError("internal server error")])
 
 
-def json_response(content: Any, *, status: int = 200, headers: dict[str, str] | None = None,
-                  media_type: str = "application/json") -> Response:
+def json_response(
+    content: Any,
+    *,
+    status: int = 200,
+    headers: dict[str, str] | None = None,
+    media_type: str = "application/json",
+) -> Response:
     body = json.dumps(content, separators=(",", ":")).encode()
     return Response(body, status_code=status, media_type=media_type, headers=headers)
 

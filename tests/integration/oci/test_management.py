@@ -220,7 +220,7 @@ async def test_referrers_stay_consistent_when_storage_fails_half_way(
     config_ = parse_config(config_for(driver_kind, tmp_path / "root"))
     driver = _FailingRevisions(driver_for(config_))
     app = create_app(config_, driver=driver)
-    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    transport = httpx.ASGITransport(app=app)
     async with (
         lifespan(app),
         httpx.AsyncClient(transport=transport, base_url="http://registry.test") as client,
