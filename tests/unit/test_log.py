@@ -19,6 +19,7 @@ from wharf.log import (
     LOGGER,
     JsonFormatter,
     TextFormatter,
+    access_line,
     configure_logging,
 )
 
@@ -291,3 +292,62 @@ def test_closing_writes_what_is_gathered() -> None:
     handler.close()
     assert len(lines(stream)) == 1
     assert "path=/v2/library/alpine/manifests/latest" in lines(stream)[0]
+
+
+# --------------------------------------------------------------------------- access_line (one per request)
+
+
+def without_time(line: str) -> str:
+    return re.sub(r"time=\S+ |\"time\": \"[^\"]+\", ", "", line)
+
+
+@pytest.mark.parametrize("formatter", ["text", "json"])
+@pytest.mark.parametrize("batch", [False, True])
+def test_access_line_is_the_line_a_record_makes(formatter: str, batch: bool) -> None:
+    """The direct path renders exactly what logging would, in both formats and both handlers."""
+    stream = io.StringIO()
+    log = parse_config(
+        {"storage": {"inmemory": None}, "log": {"formatter": formatter, "fields": {"a": "b c"}}}
+    )
+    configure_logging(log.log, stream=stream, batched=batch)
+    access_line(ACCESS_FIELDS)
+    logging.getLogger(ACCESS_LOGGER).info("request", extra={"fields": ACCESS_FIELDS})
+    logging.getLogger(LOGGER).handlers[-1].flush()
+    direct, through_logging = lines(stream)
+    assert without_time(direct) == without_time(through_logging)
+    assert "msg=request" in direct or '"msg": "request"' in direct
+
+
+def test_access_line_reaches_handlers_and_filters_added_after_set_up() -> None:
+    stream = configured()
+    seen: list[logging.LogRecord] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            seen.append(record)
+
+    access = logging.getLogger(ACCESS_LOGGER)
+    keep = Keep()
+    access.addHandler(keep)
+    try:
+        access_line(ACCESS_FIELDS)
+    finally:
+        access.removeHandler(keep)
+    assert [r.fields for r in seen] == [ACCESS_FIELDS]  # type: ignore[attr-defined]
+    assert len(lines(stream)) == 1  # and the configured handler still wrote it
+
+    def drop_health(record: logging.LogRecord) -> bool:
+        return record.fields["path"] != "/debug/health"  # type: ignore[attr-defined, no-any-return]
+
+    access.addFilter(drop_health)
+    try:
+        access_line({**ACCESS_FIELDS, "path": "/debug/health"})
+    finally:
+        access.removeFilter(drop_health)
+    assert len(lines(stream)) == 1
+
+
+def test_access_line_obeys_disabled() -> None:
+    stream = configured(accesslog={"disabled": True})
+    access_line(ACCESS_FIELDS)
+    assert lines(stream) == []

@@ -20,7 +20,6 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from typing import Any
 
 from starlette.datastructures import URL, State
 from starlette.requests import Request
@@ -32,13 +31,13 @@ from wharf.api.routes import Found, NoEndpoint, Route, find, matches_any, routes
 from wharf.config import Config
 from wharf.errors import Unavailable
 from wharf.health import HealthChecker, storage_check
+from wharf.log import access_line
 from wharf.maintenance import maintenance_for
 from wharf.registry.factory import driver_for, registry_for
 from wharf.storage.driver import StorageDriver
 
 __all__ = ["RegistryApp", "Settings", "create_app"]
 
-_access = logging.getLogger("wharf.access")
 _log = logging.getLogger("wharf.api")
 
 Lifespan = Callable[[], contextlib.AbstractAsyncContextManager[None]]
@@ -225,19 +224,14 @@ async def _stream(response: StreamingResponse, scope: Scope, receive: Receive, s
 
 
 def _log_request(scope: Scope, status: int, sent: int, started: float) -> None:
-    if not _access.isEnabledFor(logging.INFO):
-        return
     client = scope.get("client")
-    fields: dict[str, Any] = {
-        "method": scope["method"],
-        "path": scope["path"],
-        "status": status,
-        "bytes": sent,
-        "duration_ms": round((time.perf_counter() - started) * 1000, 3),
-        "remote": f"{client[0]}:{client[1]}" if client else "-",
-    }
-    # One line per request: ``makeRecord`` directly skips ``Logger.info``'s walk up the
-    # stack for the caller's file and line, which access lines never print.
-    record = _access.makeRecord(_access.name, logging.INFO, __file__, 0, "request", (), None)
-    record.fields = fields
-    _access.handle(record)
+    access_line(
+        {
+            "method": scope["method"],
+            "path": scope["path"],
+            "status": status,
+            "bytes": sent,
+            "duration_ms": round((time.perf_counter() - started) * 1000, 3),
+            "remote": f"{client[0]}:{client[1]}" if client else "-",
+        }
+    )
