@@ -120,7 +120,17 @@ class TextFormatter(_Formatter):
         parts = [f"time={_timestamp(created)} level={_level_name(level)} msg={_logfmt(message)}"]
         if self._fields_logfmt:
             parts.append(self._fields_logfmt)
-        parts += [f"{_key(str(key))}={_logfmt(value)}" for key, value in extra.items()]
+        for key, value in extra.items():
+            # Inline for the access line's plain values: a call per field showed in its cost.
+            kind = type(value)
+            if kind is int:
+                text = str(value)
+            elif kind is str and not _needs_quotes(value):
+                text = value
+            else:
+                text = _logfmt(value)
+            name = key if type(key) is str and key not in _RESERVED else _key(str(key))
+            parts.append(f"{name}={text}")
         return " ".join(parts)
 
 
