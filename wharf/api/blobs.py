@@ -18,6 +18,8 @@ __all__ = ["delete_blob", "get_blob"]
 
 # [0-9], not \d: \d also matches "١" and "１", which int() reads.
 _RANGE = re.compile(r"bytes=([0-9]*)-([0-9]*)")
+#: past the end of every blob (a blob's size fits in 63 bits)
+_BEYOND = 1 << 63
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,15 +97,22 @@ def parse_range(header: str | None, size: int) -> ByteRange | None:
         return None  # not a byte range we understand: ignore it, like other servers
     first, last = match[1], match[2]
     if not first:
-        suffix = int(last)
+        suffix = _position(last)
         if suffix == 0 or size == 0:
             raise _unsatisfiable(header, size)
         return ByteRange(max(size - suffix, 0), size - 1)
-    start = int(first)
-    end = min(int(last), size - 1) if last else size - 1
-    if start >= size or (last and int(last) < start):
+    start = _position(first)
+    end = min(_position(last), size - 1) if last else size - 1
+    if start >= size or (last and _position(last) < start):
         raise _unsatisfiable(header, size)
     return ByteRange(start, end)
+
+
+def _position(digits: str) -> int:
+    """A byte position; one too long for any blob is read as ``_BEYOND`` (``int()`` refuses
+    strings of thousands of digits, and a client could send one)."""
+    digits = digits.lstrip("0") or "0"
+    return int(digits) if len(digits) <= 19 else _BEYOND
 
 
 def _unsatisfiable(header: str, size: int) -> RangeInvalid:
