@@ -66,14 +66,21 @@ def test_a_push_that_fills_the_disk_fails_cleanly(server_factory: ServerFactory,
         big = os.urandom(32 << 20)  # twice the disk
         monolithic = client.post("/v2/disk/full/blobs/uploads/", params={"digest": _digest(big)}, content=big)
         assert monolithic.status_code == 507, monolithic.text
+    # A new connection from here on. After a 507 in the middle of a body the server sometimes closes
+    # this one even when the app read the whole body (``Connection: close`` is sent when it did not),
+    # and a request sent down it then gets no response: about one run in six, also before the
+    # session that added this comment. Not understood yet; see the session notes.
+    with httpx.Client(base_url=server.url, timeout=30) as client:
         assert monolithic.json()["errors"][0]["message"].startswith("insufficient storage")
         assert _upload_dirs(small_disk / "root") == []
 
         session = client.post("/v2/disk/full/blobs/uploads/")
         assert session.status_code == 202
-        chunked = client.patch(session.headers["location"], content=big,
-                               headers={"content-range": f"0-{len(big) - 1}"})
+        chunked = client.patch(
+            session.headers["location"], content=big, headers={"content-range": f"0-{len(big) - 1}"}
+        )
         assert chunked.status_code == 507, chunked.text
+    with httpx.Client(base_url=server.url, timeout=30) as client:  # a new connection, as above
         # The failed session released its data, and is gone.
         assert client.get(session.headers["location"]).status_code == 404
         assert _upload_dirs(small_disk / "root") == []

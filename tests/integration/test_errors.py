@@ -108,6 +108,14 @@ async def test_range_invalid_on_an_out_of_order_chunk(client: httpx.AsyncClient)
     location = (await client.post("/v2/a/blobs/uploads/")).headers["location"]
     response = await client.patch(location, content=b"abc", headers={"content-range": "5-7"})
     assert_envelope(response, 416, "RANGE_INVALID")
+    # refused before its body was read: the client must not reuse the connection
+    assert response.headers["connection"] == "close"
+
+
+async def test_an_error_after_the_whole_body_keeps_the_connection(client: httpx.AsyncClient) -> None:
+    response = await client.post("/v2/a/blobs/uploads/", params={"digest": sha256(b"other")}, content=b"abc")
+    assert_envelope(response, 400, "DIGEST_INVALID")
+    assert "connection" not in response.headers
 
 
 async def test_pagination_number_invalid(client: httpx.AsyncClient) -> None:

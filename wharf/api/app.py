@@ -139,11 +139,17 @@ class RegistryApp:
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
         scope["app"] = self
-        request = Request(scope, receive)
+        body = _BodyWatch(receive) if _declares_body(scope) else None
+        request = Request(scope, receive if body is None else body.receive)
         try:
             response = await self._respond(request)
         except Exception as exc:  # noqa: BLE001 - every failure becomes an error response
             response = error_for(request, exc)
+            if body is not None and not body.complete:
+                # A refused upload whose body was not all read: the server closes the connection
+                # after this response rather than read the rest. Saying so keeps the client from
+                # sending its next request on a connection that is about to go.
+                response.raw_headers.append((b"connection", b"close"))
         response.raw_headers.extend(self._headers)
         sent = 0
         try:
@@ -207,6 +213,29 @@ class RegistryApp:
                 await send({"type": "lifespan.shutdown.failed", "message": str(exc)})
                 return
         await send({"type": "lifespan.shutdown.complete"})
+
+
+class _BodyWatch:
+    """Passes a request's messages on and notes whether its body arrived whole."""
+
+    __slots__ = ("_receive", "complete")
+
+    def __init__(self, receive: Receive) -> None:
+        self._receive = receive
+        self.complete = False
+
+    async def receive(self) -> Message:
+        message = await self._receive()
+        if message["type"] == "http.request" and not message.get("more_body", False):
+            self.complete = True
+        return message
+
+
+def _declares_body(scope: Scope) -> bool:
+    for name, value in scope["headers"]:
+        if (name == b"content-length" and value.strip() not in (b"0", b"")) or name == b"transfer-encoding":
+            return True
+    return False
 
 
 async def _stream(response: StreamingResponse, scope: Scope, receive: Receive, send: Send) -> int:
