@@ -98,6 +98,9 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 
 def _serve(config: Config, args: argparse.Namespace) -> None:
+    from wharf.api import memory
+
+    memory.configure(os.environ)  # before granian loads: its allocator reads its options then
     from wharf.api.server import ServeError, serve
 
     try:

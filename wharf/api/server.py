@@ -24,6 +24,7 @@ from granian.server import Server
 from granian.server.embed import Server as EmbeddedServer
 from starlette.types import ASGIApp
 
+from wharf.api import memory
 from wharf.api.app import create_app
 from wharf.config import Config, load_config
 from wharf.log import SERVER_LOGGER, configure_logging
@@ -50,6 +51,7 @@ def app_factory() -> ASGIApp:
     path = os.environ.get(_CONFIG_ENV) or None
     config = load_config(path, os.environ)
     _configure_logging(config)
+    memory.configure(os.environ)  # a spawned worker starts afresh; a forked one inherits the parent's
     return create_app(config)
 
 
@@ -121,6 +123,7 @@ def _options(config: Config) -> _Options:
 
 def _serve_here(config: Config) -> None:
     """One worker, in this process, on a uvloop event loop."""
+    memory.configure(os.environ)
     server = EmbeddedServer(create_app(config), **_options(config))
     # granian configured its logging while building the server: put ours back on top.
     _configure_logging(config)

@@ -1,0 +1,97 @@
+"""The serving process's two memory allocators: glibc's malloc (Python's) and jemalloc (granian's).
+
+After a 1 GiB push and pull, both kept memory the transfer had freed (issue 5's
+benchmark: small requests then peaked about 15 MiB above a fresh server):
+
+- glibc gives each thread that allocates an arena of its own, up to 8 per core.
+  The threads that allocate 1 MiB blocks (granian's, building an upload's bytes;
+  the worker threads reading files) each kept their freed blocks in their own
+  arena. Python allocates under the GIL, so these arenas bought no concurrency:
+  with one (``M_ARENA_MAX``) freed blocks merge and the top is given back. It
+  must be set before another thread allocates, so before granian loads (the
+  background thread jemalloc then starts allocates from glibc too).
+- jemalloc gives freed pages back over 10 s, and only while it allocates, so a
+  server that goes quiet after a transfer keeps them. ``background_thread`` gives
+  them back on a timer, ``dirty_decay_ms`` within a second. jemalloc reads
+  ``_RJEM_MALLOC_CONF`` (tikv-jemallocator's prefix) once, when granian's library
+  loads, and stops its background thread in a forked child: ``--workers N``
+  workers get the shorter decay alone.
+
+Mapping each 1 MiB block on its own (a fixed ``M_MMAP_THRESHOLD``) gave the memory
+back as well but cost 40-60% of the pull rate in page faults, and so did
+``dirty_decay_ms:0``. An operator's own ``MALLOC_ARENA_MAX`` (or ``GLIBC_TUNABLES``)
+and ``_RJEM_MALLOC_CONF`` win.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import os
+import sys
+from collections.abc import Callable, Mapping, MutableMapping
+from typing import Final, cast
+
+__all__ = ["JEMALLOC_CONF", "JEMALLOC_ENV", "configure", "configure_jemalloc", "find_mallopt", "limit_arenas"]
+
+_log = logging.getLogger(__name__)
+
+#: the environment variable granian's jemalloc reads its options from (``strings`` on the library shows it)
+JEMALLOC_ENV: Final = "_RJEM_MALLOC_CONF"
+JEMALLOC_CONF: Final = "background_thread:true,dirty_decay_ms:1000"
+#: the module whose loading starts granian's jemalloc
+_GRANIAN_LIBRARY: Final = "granian._granian"
+#: ``mallopt`` parameter from glibc's <malloc.h>
+M_ARENA_MAX: Final = -8
+_ARENAS: Final = 1
+
+Mallopt = Callable[[int, int], int]
+
+
+def configure(environ: MutableMapping[str, str]) -> None:
+    """Set both allocators up for serving; wherever a serving process starts, and before granian loads.
+
+    Safe to call again: what can no longer take effect is skipped.
+    """
+    configure_jemalloc(environ)
+    limit_arenas(environ, find_mallopt())
+
+
+def configure_jemalloc(environ: MutableMapping[str, str]) -> bool:
+    """Name granian's jemalloc options in ``environ``; False if granian is loaded or the operator chose."""
+    if _GRANIAN_LIBRARY in sys.modules:
+        _log.debug("memory: granian is loaded, jemalloc keeps the options it started with")
+        return False
+    if JEMALLOC_ENV in environ:
+        _log.debug("memory: jemalloc options from the environment: %s", environ[JEMALLOC_ENV])
+        return False
+    environ[JEMALLOC_ENV] = JEMALLOC_CONF
+    return True
+
+
+def limit_arenas(environ: Mapping[str, str], mallopt: Mallopt | None) -> bool:
+    """One glibc malloc arena for every thread; False where that is not glibc or the operator chose."""
+    if mallopt is None:
+        _log.debug("memory: not glibc, malloc left as it is")
+        return False
+    if "MALLOC_ARENA_MAX" in environ or "arena_max" in environ.get("GLIBC_TUNABLES", ""):
+        _log.debug("memory: malloc arenas as the environment sets them")
+        return False
+    if mallopt(M_ARENA_MAX, _ARENAS) != 1:
+        _log.debug("memory: mallopt(M_ARENA_MAX) refused")
+        return False
+    return True
+
+
+def find_mallopt() -> Mallopt | None:
+    """glibc's ``mallopt``, or None under another C library (musl, macOS)."""
+    try:
+        libc = os.confstr("CS_GNU_LIBC_VERSION")
+    except (ValueError, OSError):  # the name is unknown outside glibc
+        return None
+    if not libc:
+        return None
+    function = ctypes.CDLL(None).mallopt
+    function.argtypes = (ctypes.c_int, ctypes.c_int)
+    function.restype = ctypes.c_int
+    return cast(Mallopt, function)
