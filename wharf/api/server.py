@@ -117,7 +117,7 @@ def _options(config: Config) -> _Options:
             header_read_timeout=_HEADER_TIMEOUT_MS, max_buffer_size=_READ_BUFFER_BYTES
         ),
         log_enabled=True,
-        log_access=False,  # wharf's own access log (wharf.api.middleware), in distribution's format
+        log_access=False,  # wharf's own access log (wharf.api.app), in distribution's format
     )
 
 

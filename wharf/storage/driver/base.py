@@ -23,10 +23,10 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import Protocol, TypeVar, runtime_checkable
 
 __all__ = [
     "BulkDeleter",
@@ -50,6 +50,8 @@ __all__ = [
     "stat_all",
     "walk",
 ]
+
+_T = TypeVar("_T")
 
 #: distribution's driver path grammar (storagedriver.go PathRegexp), anchored.
 _PATH = re.compile(r"(/[A-Za-z0-9._-]+)+")
@@ -299,29 +301,25 @@ async def read_all(driver: StorageDriver, paths: Sequence[str]) -> list[bytes | 
     """Each object's content (None if missing): ``get_contents`` where the driver has it."""
     if isinstance(driver, BulkReader):
         return await driver.get_contents(paths)
-    semaphore = asyncio.Semaphore(32)
-
-    async def read(path: str) -> bytes | None:
-        async with semaphore:
-            try:
-                return await driver.get_content(path)
-            except PathNotFound:
-                return None
-
-    return list(await asyncio.gather(*map(read, paths)))
+    return await _each(paths, driver.get_content)
 
 
 async def stat_all(driver: StorageDriver, paths: Sequence[str]) -> list[FileInfo | None]:
     """Each path's ``FileInfo`` (None if missing): ``BulkStatter.stat_all`` where the driver has it."""
     if isinstance(driver, BulkStatter):
         return await driver.stat_all(paths)
+    return await _each(paths, driver.stat)
+
+
+async def _each(paths: Sequence[str], fetch: Callable[[str], Awaitable[_T]]) -> list[_T | None]:
+    """``fetch`` of every path, 32 at a time; None where the path is missing."""
     semaphore = asyncio.Semaphore(32)
 
-    async def stat(path: str) -> FileInfo | None:
+    async def one(path: str) -> _T | None:
         async with semaphore:
             try:
-                return await driver.stat(path)
+                return await fetch(path)
             except PathNotFound:
                 return None
 
-    return list(await asyncio.gather(*map(stat, paths)))
+    return list(await asyncio.gather(*map(one, paths)))
