@@ -23,10 +23,10 @@ from dataclasses import dataclass
 
 from starlette.datastructures import URL, State
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response, StreamingResponse
+from starlette.responses import RedirectResponse, Response
 from starlette.types import Message, Receive, Scope, Send
 
-from wharf.api.responses import API_VERSION_HEADER, error_for, error_response
+from wharf.api.responses import API_VERSION_HEADER, StreamedBody, error_for, error_response
 from wharf.api.routes import Found, NoEndpoint, Route, find, matches_any, routes
 from wharf.config import Config
 from wharf.errors import Unavailable
@@ -153,8 +153,8 @@ class RegistryApp:
         response.raw_headers.extend(self._headers)
         sent = 0
         try:
-            if isinstance(response, StreamingResponse):
-                sent = await _stream(response, scope, receive, send)
+            if isinstance(response, StreamedBody):
+                sent = await response.stream(receive, send)
             else:
                 await response(scope, receive, send)
                 sent = len(response.body)
@@ -236,20 +236,6 @@ def _declares_body(scope: Scope) -> bool:
         if (name == b"content-length" and value.strip() not in (b"0", b"")) or name == b"transfer-encoding":
             return True
     return False
-
-
-async def _stream(response: StreamingResponse, scope: Scope, receive: Receive, send: Send) -> int:
-    """Send a streamed body, counting its bytes for the access log."""
-    sent = 0
-
-    async def counting(message: Message) -> None:
-        nonlocal sent
-        if message["type"] == "http.response.body":
-            sent += len(message.get("body", b""))
-        await send(message)
-
-    await response(scope, receive, counting)
-    return sent
 
 
 def _log_request(scope: Scope, status: int, sent: int, started: float) -> None:

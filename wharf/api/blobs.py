@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 
 from wharf.api import params
+from wharf.api.responses import StreamedBody
 from wharf.errors import RangeInvalid
 from wharf.registry.mediatypes import OCTET_STREAM
 from wharf.storage.cache.base import BlobDescriptor
@@ -57,7 +57,7 @@ async def _whole(request: Request, blob: BlobDescriptor, headers: dict[str, str]
     # while the last MiB is sent was as fast as pathsend or faster, for every storage driver alike.
     headers["content-length"] = str(blob.size)
     reader = await params.registry(request).blobs.open(blob.digest)
-    return StreamingResponse(_closing(reader), headers=headers, media_type=OCTET_STREAM)
+    return StreamedBody(reader, headers=headers, media_type=OCTET_STREAM)
 
 
 async def _partial(
@@ -69,18 +69,7 @@ async def _partial(
     reader = await params.registry(request).blobs.open(
         blob.digest, offset=byte_range.start, length=byte_range.length
     )
-    return StreamingResponse(_closing(reader), status_code=206, headers=headers, media_type=OCTET_STREAM)
-
-
-async def _closing(reader: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
-    """``reader``'s chunks; closes it (its file, its read in flight) also when the client goes away."""
-    try:
-        async for chunk in reader:
-            yield chunk
-    finally:
-        close = getattr(reader, "aclose", None)
-        if close is not None:
-            await close()
+    return StreamedBody(reader, status_code=206, headers=headers, media_type=OCTET_STREAM)
 
 
 def parse_range(header: str | None, size: int) -> ByteRange | None:

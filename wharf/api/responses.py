@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
 
 from wharf.errors import InsufficientStorage, RegistryError
 from wharf.storage.driver import StorageFull
 
 __all__ = [
     "API_VERSION_HEADER",
+    "StreamedBody",
     "error_for",
     "error_response",
     "json_response",
@@ -76,3 +80,60 @@ def url_for(request: Request, path: str) -> str:
     host = forwarded_host or request.headers.get("host") or f"{request.url.hostname}:{request.url.port}"
     scheme = request.headers.get("x-forwarded-proto") or request.url.scheme
     return f"{scheme}://{host}{full}"
+
+
+class StreamedBody(Response):
+    """A response whose body is an async iterator's chunks (a blob's bytes), closed when sent.
+
+    Starlette's ``StreamingResponse`` sends from a task group that it cancels when the
+    client goes away (granian speaks ASGI 2.3, whose ``send`` does not fail on a closed
+    connection). The cancelled frames then sat in reference cycles, each holding a
+    1 MiB chunk, until Python's next full collection. Here the chunks are sent from the
+    request's own task, and a watcher that only waits for ``http.disconnect`` is checked
+    between chunks: nothing holding a chunk is ever cancelled.
+    """
+
+    def __init__(
+        self,
+        chunks: AsyncIterator[bytes],
+        *,
+        status_code: int = 200,
+        headers: Mapping[str, str],
+        media_type: str,
+    ) -> None:
+        super().__init__(None, status_code=status_code, headers=headers, media_type=media_type)
+        self._chunks = chunks
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.stream(receive, send)
+
+    async def stream(self, receive: Receive, send: Send) -> int:
+        """Send the response; returns the body bytes sent (fewer if the client went away)."""
+        sent = 0
+        try:
+            start = {"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers}
+            await send(start)
+            gone = asyncio.ensure_future(_disconnect(receive))
+            try:
+                async for chunk in self._chunks:
+                    if gone.done():
+                        return sent
+                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                    sent += len(chunk)
+            finally:
+                gone.cancel()
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+            return sent
+        finally:
+            close = getattr(self._chunks, "aclose", None)
+            if close is not None:
+                await close()  # the file, and a read in flight
+
+
+async def _disconnect(receive: Receive) -> None:
+    """Returns once the client has gone (a ``receive`` that fails says the same)."""
+    try:
+        while (await receive())["type"] != "http.disconnect":
+            pass
+    except Exception:  # noqa: BLE001 - the connection is unusable either way
+        return

@@ -302,10 +302,11 @@ class FilesystemDriver:
         ahead: asyncio.Task[bytes] | None = None
         try:
             yield b""  # primed by ``reader``: the file is open from here on
-            ahead = self._read_ahead(file, offset, end)
-            while chunk := await ahead:
+            ahead = self._read_ahead(file, offset, end) if offset < end else None
+            while ahead is not None and (chunk := await ahead):
                 offset += len(chunk)
-                ahead = self._read_ahead(file, offset, end)
+                # No read past the end: the last chunk goes out without a thread hop behind it.
+                ahead = self._read_ahead(file, offset, end) if offset < end else None
                 yield chunk
         finally:
             # The read in flight must finish before its descriptor is closed (and reused).
@@ -317,7 +318,7 @@ class FilesystemDriver:
     def _read_ahead(self, file: io.FileIO, offset: int, end: int) -> asyncio.Task[bytes]:
         size = min(CHUNK_SIZE, end - offset)
         return asyncio.ensure_future(
-            anyio.to_thread.run_sync(os.pread, file.fileno(), max(size, 0), offset, limiter=self._limiter)
+            anyio.to_thread.run_sync(os.pread, file.fileno(), size, offset, limiter=self._limiter)
         )
 
 
