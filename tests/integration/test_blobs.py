@@ -226,3 +226,21 @@ async def test_layers_of_a_pushed_image_are_served(client: httpx.AsyncClient) ->
     for each in blobs:
         response = await client.get(f"/v2/library/hello/blobs/{each.digest}")
         assert response.content == each.data
+
+
+async def test_a_big_push_or_pull_gives_freed_heap_memory_back_and_a_small_request_does_not(
+    client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from wharf.api import app, memory
+
+    trims: list[None] = []
+    monkeypatch.setattr(app, "_TRIM_AFTER", 4096)
+    monkeypatch.setattr(memory, "trim", lambda: trims.append(None))
+    big = random_blob(8192)
+    await push_blob(client, "team/app", big)
+    assert len(trims) == 1
+    assert (await client.get(f"/v2/team/app/blobs/{big.digest}")).content == big.data
+    assert len(trims) == 2
+    await push_blob(client, "team/app", Blob(b"small"))
+    assert (await client.head(f"/v2/team/app/blobs/{big.digest}")).status_code == 200
+    assert len(trims) == 2

@@ -149,3 +149,42 @@ def test_configured_before_granian_loads_jemalloc_returns_pages_in_the_backgroun
         print(sorted(open(p).read().strip() for p in glob.glob("/proc/self/task/*/comm")))
     """
     assert "jemalloc_bg_thd" in _run(script)
+
+
+# 1 MiB blocks taken from the heap (not mapped one by one), each pinned by a block after it,
+# then freed: the holes stay in the heap, resident, until malloc_trim gives their pages back.
+_TRIM_SCRIPT = """
+    import ctypes
+    from wharf.api import memory
+    libc = ctypes.CDLL(None)
+    libc.malloc.restype = ctypes.c_void_p
+    libc.free.argtypes = (ctypes.c_void_p,)
+    libc.mallopt(-3, 8 << 20)  # M_MMAP_THRESHOLD: 1 MiB blocks come from the heap
+    def rss():
+        return int(open("/proc/self/statm").read().split()[1]) * 4096 >> 20
+    blocks = []
+    for _ in range(64):
+        blocks.append(libc.malloc(1 << 20))
+        ctypes.memset(blocks[-1], 1, 1 << 20)  # written: its pages are resident
+        libc.malloc(64 << 10)  # kept: the heap cannot shrink from its top past it
+    for block in blocks:
+        libc.free(block)
+    before = rss()
+    memory.trim()
+    print(before - rss())
+"""
+
+
+@pytest.mark.skipif(not GLIBC, reason="glibc's malloc only")
+def test_trim_gives_the_holes_of_freed_blocks_back() -> None:
+    assert int(_run(_TRIM_SCRIPT).split()[-1]) >= 48  # MiB of the 64 freed
+
+
+def test_trim_without_glibc_does_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(memory, "_glibc_version", lambda: None)
+    memory._malloc_trim.cache_clear()
+    try:
+        memory.trim()
+        assert memory._malloc_trim() is None
+    finally:
+        memory._malloc_trim.cache_clear()

@@ -26,6 +26,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.types import Message, Receive, Scope, Send
 
+from wharf.api import memory
 from wharf.api.responses import API_VERSION_HEADER, StreamedBody, error_for, error_response
 from wharf.api.routes import Found, NoEndpoint, Route, find, matches_any, routes
 from wharf.config import Config
@@ -41,6 +42,10 @@ __all__ = ["RegistryApp", "Settings", "create_app"]
 _log = logging.getLogger("wharf.api")
 
 Lifespan = Callable[[], contextlib.AbstractAsyncContextManager[None]]
+
+#: a request or response body this big leaves freed 1 MiB blocks between live ones in
+#: glibc's heap, which it does not give back by itself (``wharf.api.memory.trim``)
+_TRIM_AFTER = 64 << 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,6 +171,8 @@ class RegistryApp:
         finally:
             if self._access_log:
                 _log_request(scope, response.status_code, sent, started)
+            if sent >= _TRIM_AFTER or (body is not None and body.received >= _TRIM_AFTER):
+                memory.trim()
 
     async def _respond(self, request: Request) -> Response:
         scope = request.scope
@@ -216,18 +223,21 @@ class RegistryApp:
 
 
 class _BodyWatch:
-    """Passes a request's messages on and notes whether its body arrived whole."""
+    """Passes a request's messages on, counting the body's bytes and noting whether it arrived whole."""
 
-    __slots__ = ("_receive", "complete")
+    __slots__ = ("_receive", "complete", "received")
 
     def __init__(self, receive: Receive) -> None:
         self._receive = receive
         self.complete = False
+        self.received = 0
 
     async def receive(self) -> Message:
         message = await self._receive()
-        if message["type"] == "http.request" and not message.get("more_body", False):
-            self.complete = True
+        if message["type"] == "http.request":
+            self.received += len(message.get("body", b""))
+            if not message.get("more_body", False):
+                self.complete = True
         return message
 
 

@@ -17,6 +17,11 @@ benchmark: small requests then peaked about 15 MiB above a fresh server):
   loads, and stops its background thread in a forked child: ``--workers N``
   workers get the shorter decay alone.
 
+What one arena still keeps is the free space between live blocks: a 1 GiB transfer
+leaves 1 MiB holes in the heap that glibc gives back only from its top. ``trim``
+(``malloc_trim``) gives every free page back; the app calls it after each big
+transfer (a 1 GiB push and pull: heap 8-10 MiB after, 6.9 MiB with it, 6.4 fresh).
+
 Mapping each 1 MiB block on its own (a fixed ``M_MMAP_THRESHOLD``) gave the memory
 back as well but cost 40-60% of the pull rate in page faults, and so did
 ``dirty_decay_ms:0``. An operator's own ``MALLOC_ARENA_MAX`` (or ``GLIBC_TUNABLES``)
@@ -26,13 +31,22 @@ and ``_RJEM_MALLOC_CONF`` win.
 from __future__ import annotations
 
 import ctypes
+import functools
 import logging
 import os
 import sys
 from collections.abc import Callable, Mapping, MutableMapping
 from typing import Final, cast
 
-__all__ = ["JEMALLOC_CONF", "JEMALLOC_ENV", "configure", "configure_jemalloc", "find_mallopt", "limit_arenas"]
+__all__ = [
+    "JEMALLOC_CONF",
+    "JEMALLOC_ENV",
+    "configure",
+    "configure_jemalloc",
+    "find_mallopt",
+    "limit_arenas",
+    "trim",
+]
 
 _log = logging.getLogger(__name__)
 
@@ -85,13 +99,37 @@ def limit_arenas(environ: Mapping[str, str], mallopt: Mallopt | None) -> bool:
 
 def find_mallopt() -> Mallopt | None:
     """glibc's ``mallopt``, or None under another C library (musl, macOS)."""
-    try:
-        libc = os.confstr("CS_GNU_LIBC_VERSION")
-    except (ValueError, OSError):  # the name is unknown outside glibc
-        return None
-    if not libc:
+    if _glibc_version() is None:
         return None
     function = ctypes.CDLL(None).mallopt
     function.argtypes = (ctypes.c_int, ctypes.c_int)
     function.restype = ctypes.c_int
     return cast(Mallopt, function)
+
+
+def trim() -> None:
+    """Give glibc's free heap pages back to the system; nothing under another C library.
+
+    ``malloc_trim`` walks the free blocks of the heap (a few MiB here): well under
+    a millisecond, and ctypes lets go of the GIL meanwhile.
+    """
+    malloc_trim = _malloc_trim()
+    if malloc_trim is not None:
+        malloc_trim(0)
+
+
+@functools.cache
+def _malloc_trim() -> Callable[[int], int] | None:
+    if _glibc_version() is None:
+        return None
+    function = ctypes.CDLL(None).malloc_trim
+    function.argtypes = (ctypes.c_size_t,)
+    function.restype = ctypes.c_int
+    return cast(Callable[[int], int], function)
+
+
+def _glibc_version() -> str | None:
+    try:
+        return os.confstr("CS_GNU_LIBC_VERSION") or None
+    except (ValueError, OSError):  # the name is unknown outside glibc
+        return None
