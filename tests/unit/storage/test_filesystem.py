@@ -123,6 +123,65 @@ async def test_delete_all_removes_whatever_a_directory_holds_besides_the_usual_f
     assert (outside / "secret").read_bytes() == b"do not serve"
 
 
+async def test_a_dangling_symlink_out_of_the_root_is_refused_and_nothing_is_created_outside(
+    driver: FilesystemDriver, root: Path, outside: Path
+) -> None:
+    await driver.put_content("/a/placeholder", b"x")
+    (root / "a" / "gone").symlink_to(outside / "missing", target_is_directory=True)
+    (root / "a" / "file").symlink_to(outside / "planted")
+    for call in (
+        lambda: driver.put_content("/a/gone/x/planted", b"x"),
+        lambda: driver.writer("/a/gone/planted"),
+        lambda: driver.writer("/a/file", append=True),
+        lambda: driver.move("/a/placeholder", "/a/gone/planted"),
+    ):
+        with pytest.raises(InvalidPath):
+            await call()
+    assert sorted(os.listdir(outside)) == ["secret"]
+
+
+def _tree(root: Path, outside: Path) -> None:
+    (root / "d" / "e").mkdir(parents=True)
+    (root / "d" / "e" / "f").write_bytes(b"f")
+    (root / "in").symlink_to(root / "d", target_is_directory=True)
+    (root / "chain").symlink_to(root / "in", target_is_directory=True)
+    (root / "relative").symlink_to("d/e", target_is_directory=True)
+    (root / "out").symlink_to(outside, target_is_directory=True)
+    (root / "dangling").symlink_to(outside / "nowhere")
+    (root / "dangling-in").symlink_to(root / "d" / "later")
+    (root / "loop").symlink_to(root / "loop")
+    (root / "d" / "e" / "f-link").symlink_to(root / "d" / "e" / "f")
+
+
+@pytest.mark.parametrize(
+    "relative",
+    [
+        "d/e/f",
+        "d/e/new",
+        "d/new/deeper/still",
+        "in/e/f",
+        "chain/e/f",
+        "chain/e/new/x",
+        "relative/f",
+        "out/secret",
+        "out/new/x",
+        "dangling",
+        "dangling/x",
+        "dangling-in",
+        "dangling-in/x",
+        "loop",
+        "loop/x",
+        "d/e/f/below-a-file",
+        "d/e/f-link",
+        "",
+    ],
+)
+def test_confinement_resolves_as_realpath_does(root: Path, outside: Path, relative: str) -> None:
+    _tree(root, outside)
+    full = os.path.join(root, relative) if relative else str(root)
+    assert filesystem._resolve(full) == os.path.realpath(full)
+
+
 async def test_symlink_within_the_root_is_followed(driver: FilesystemDriver, root: Path) -> None:
     await driver.put_content("/real/file", b"inside")
     (root / "alias").symlink_to(root / "real", target_is_directory=True)
