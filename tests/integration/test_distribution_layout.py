@@ -268,6 +268,28 @@ async def test_moving_a_tag_keeps_its_index_as_distribution_does(
     assert index == sorted([hex_of(sha256(first)), hex_of(sha256(second))])
 
 
+async def test_a_revision_link_in_place_is_kept_and_a_damaged_one_rewritten(
+    client_factory: ClientFactory, v2: Path
+) -> None:
+    client = await client_factory()
+    body, _ = await push_image(client, "a", "v1")
+    manifest = sha256(body)
+    link = v2 / "repositories" / "a" / "_manifests" / "revisions" / "sha256" / hex_of(manifest) / "link"
+    kept = link.stat().st_ino
+    assert (await push_manifest(client, "a", "v2", body)).status_code == 201
+    assert link.stat().st_ino == kept  # read, not written again
+
+    link.write_bytes(b"garbage")
+    assert (await push_manifest(client, "a", "v3", body)).status_code == 201
+    assert link.read_bytes() == manifest.encode()
+
+    link.write_bytes(manifest.encode() + b"\n")  # as another writer may leave it: the same link
+    kept = link.stat().st_ino
+    assert (await push_manifest(client, "a", "v4", body)).status_code == 201
+    assert link.stat().st_ino == kept
+    assert (await client.get("/v2/a/tags/list")).json()["tags"] == ["v1", "v2", "v3", "v4"]
+
+
 async def test_an_upload_in_progress_is_where_distribution_looks(
     client_factory: ClientFactory, v2: Path
 ) -> None:

@@ -132,14 +132,28 @@ class Manifests:
             # missing from its subject's list.
             if manifest.subject is not None:
                 await self.referrers.add(manifest.subject.digest, manifest.digest)
-            await self.driver.put_content(
-                paths.revision_link(self.name, manifest.digest), paths.link_content(manifest.digest)
-            )
+            await self._link_revision(manifest.digest)
             self.tags.metadata.changed()
             if reference.tag is not None:
                 await self.tags.tag(reference.tag, manifest.digest)
         self.cache.put(StoredManifest(manifest.digest, manifest.media_type, body))
         return manifest
+
+    async def _link_revision(self, digest: Digest) -> None:
+        """Write the revision link, unless storage already holds it (a re-push, a new tag).
+
+        Read first because rewriting costs far more: a new file and a rename over the old
+        one in a directory that every push of this manifest shares (and ext4 starts writing
+        the data out on such a rename). The link says nothing but its digest, so one that
+        holds it is the link this push would write.
+        """
+        link = paths.revision_link(self.name, digest)
+        try:
+            if paths.parse_link(await self.driver.get_content(link)) == digest:
+                return
+        except (PathNotFound, DigestInvalid):
+            pass  # missing, or not a link we can read: write it
+        await self.driver.put_content(link, paths.link_content(digest))
 
     async def tag(self, tag: Tag, digest: Digest) -> None:
         """Point ``tag`` at a manifest this repository holds."""
