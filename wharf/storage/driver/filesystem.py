@@ -433,9 +433,15 @@ def _put_file(full: str, data: bytes) -> None:
 
 def _open_temp(full: str) -> tuple[str, int]:
     parent = os.path.dirname(full)
-    os.makedirs(parent, exist_ok=True)
     temp = os.path.join(parent, f"{TEMP_PREFIX}{uuid.uuid4().hex}")
-    return temp, os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
+    try:
+        return temp, os.open(temp, flags, 0o666)
+    except FileNotFoundError:
+        # Parents made only when missing: ``makedirs`` costs three system calls even when
+        # the directory is there, and most writes go to one that is.
+        os.makedirs(parent, exist_ok=True)
+        return temp, os.open(temp, flags, 0o666)
 
 
 def _open_append(full: str) -> tuple[int, int]:
