@@ -63,13 +63,13 @@ class BlobStore:
         except PathNotFound:
             raise BlobUnknown(str(digest)) from None
 
-    async def put(self, digest: Digest, data: bytes) -> BlobDescriptor:
-        """Store a small blob whose digest the caller has verified (manifests)."""
-        if not await self.exists(digest):
+    async def put(self, digest: Digest, data: bytes) -> bool:
+        """Store a small blob whose digest the caller has verified (manifests); False if it was stored."""
+        stored = await self.exists(digest)
+        if not stored:
             await self.driver.put_content(paths.blob_data(digest), data)
-        descriptor = BlobDescriptor(digest=digest, size=len(data), media_type=OCTET_STREAM)
-        await self.cache.set(descriptor)
-        return descriptor
+        await self.cache.set(BlobDescriptor(digest=digest, size=len(data), media_type=OCTET_STREAM))
+        return not stored
 
     async def ingest(self, digest: Digest, *, source: str, size: int) -> BlobDescriptor:
         """Move verified upload data at driver path ``source`` into the store.

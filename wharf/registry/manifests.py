@@ -126,33 +126,35 @@ class Manifests:
         # Check and commit inside the fence, so no collection deletes in between.
         async with self.blobs.fence.protect(self.name, references, manifest=manifest.digest):
             await self._check_references(manifest)
-            await self.blobs.store.put(manifest.digest, body)
+            new = await self.blobs.store.put(manifest.digest, body)
             # The referrers entry before the revision link, so a crash between the two leaves an
             # entry listings skip (its manifest is not in the repository) rather than a referrer
             # missing from its subject's list.
             if manifest.subject is not None:
                 await self.referrers.add(manifest.subject.digest, manifest.digest)
-            await self._link_revision(manifest.digest)
+            await self._link_revision(manifest.digest, new=new)
             self.tags.metadata.changed()
             if reference.tag is not None:
                 await self.tags.tag(reference.tag, manifest.digest)
         self.cache.put(StoredManifest(manifest.digest, manifest.media_type, body))
         return manifest
 
-    async def _link_revision(self, digest: Digest) -> None:
+    async def _link_revision(self, digest: Digest, *, new: bool) -> None:
         """Write the revision link, unless storage already holds it (a re-push, a new tag).
 
-        Read first because rewriting costs far more: a new file and a rename over the old
-        one in a directory that every push of this manifest shares (and ext4 starts writing
-        the data out on such a rename). The link says nothing but its digest, so one that
-        holds it is the link this push would write.
+        Read first, for a manifest the store held already, because rewriting costs far
+        more: a new file and a rename over the old one in a directory that every push of
+        this manifest shares (and ext4 starts writing the data out on such a rename). The
+        link says nothing but its digest, so one that holds it is the link this push would
+        write. A ``new`` manifest has no link yet: no read.
         """
         link = paths.revision_link(self.name, digest)
-        try:
-            if paths.parse_link(await self.driver.get_content(link)) == digest:
-                return
-        except (PathNotFound, DigestInvalid):
-            pass  # missing, or not a link we can read: write it
+        if not new:
+            try:
+                if paths.parse_link(await self.driver.get_content(link)) == digest:
+                    return
+            except (PathNotFound, DigestInvalid):
+                pass  # missing, or not a link we can read: write it
         await self.driver.put_content(link, paths.link_content(digest))
 
     async def tag(self, tag: Tag, digest: Digest) -> None:
