@@ -252,6 +252,19 @@ async def test_missing_layers_are_manifest_blob_unknown(client: httpx.AsyncClien
     assert (await client.get("/v2/a/manifests/v1")).status_code == 404
 
 
+async def test_every_missing_layer_of_many_is_named_in_the_manifests_order(client: httpx.AsyncClient) -> None:
+    config = random_blob()
+    layers = [random_blob() for _ in range(12)]
+    for blob in (config, *layers[::2]):
+        await push_blob(client, "a", blob)
+    response = await push_manifest(client, "a", "v1", image_manifest(config, layers))
+    assert error_codes(response) == ["MANIFEST_BLOB_UNKNOWN"]
+    assert response.json()["errors"][0]["detail"] == [blob.digest for blob in layers[1::2]]
+    for blob in layers[1::2]:
+        await push_blob(client, "a", blob)
+    assert (await push_manifest(client, "a", "v1", image_manifest(config, layers))).status_code == 201
+
+
 async def test_a_missing_config_is_manifest_blob_unknown(client: httpx.AsyncClient) -> None:
     config, layer = random_blob(), random_blob()
     await push_blob(client, "a", layer)

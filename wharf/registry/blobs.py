@@ -20,7 +20,7 @@ from wharf.registry.fence import Fence
 from wharf.registry.mediatypes import OCTET_STREAM
 from wharf.registry.metadata import MetadataCache
 from wharf.storage.cache.base import BlobDescriptor, BlobDescriptorCache
-from wharf.storage.driver import PathNotFound, StorageDriver, delete_all
+from wharf.storage.driver import PathNotFound, StorageDriver, delete_all, stat_all
 
 __all__ = ["BlobStore", "RepositoryBlobs"]
 
@@ -131,6 +131,15 @@ class RepositoryBlobs:
         except PathNotFound:
             return False
         return True
+
+    async def unlinked_storage(self, digests: Sequence[Digest]) -> list[Digest]:
+        """Those of ``digests`` this repository has no link for, read from storage (never the cache).
+
+        One bulk ``stat`` for all of them: a manifest push checks every layer it lists, and
+        one worker-thread hop per layer was most of the cost of pushing a many-layered image.
+        """
+        found = await stat_all(self.driver, [paths.layer_link(self.name, digest) for digest in digests])
+        return [digest for digest, info in zip(digests, found, strict=True) if info is None]
 
     async def stat(self, digest: Digest) -> BlobDescriptor:
         """The blob's descriptor if this repository holds it.

@@ -168,7 +168,7 @@ class Manifests:
     async def _check_references(self, manifest: Manifest) -> None:
         # Read from storage, never the cache: a push must not commit a manifest
         # whose blobs a collection has just removed.
-        missing = [str(d.digest) for d in manifest.blobs if not await self.blobs.is_linked_storage(d.digest)]
+        missing = [str(d) for d in await self.blobs.unlinked_storage([d.digest for d in manifest.blobs])]
         if missing:
             raise ManifestBlobUnknown(missing[0] if len(missing) == 1 else missing)
         absent = [str(d.digest) for d in manifest.manifests if not await self._exists(d.digest)]
