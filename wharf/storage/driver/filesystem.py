@@ -580,22 +580,34 @@ def _resolve(full: str) -> str:
     while True:
         try:
             fd = os.open(probe, o_path | os.O_CLOEXEC)
+            break
         except FileNotFoundError:
             parent, name = os.path.split(probe)
-            if parent == probe or os.path.lexists(probe):
+            if parent == probe:
                 return os.path.realpath(full)
             missing.append(name)
             probe = parent
-            continue
         except OSError:  # ENOTDIR, ELOOP, EACCES...: realpath says what it says about those
             return os.path.realpath(full)
-        try:
-            real = os.readlink(f"/proc/self/fd/{fd}")
-        except OSError:
+    try:
+        real = os.readlink(f"/proc/self/fd/{fd}")
+        # The first missing name, right below what exists: if it is there after all, it is a
+        # dangling symbolic link, whose target decides; if not, nothing below it can be there.
+        if missing and _is_name(missing[-1], fd):
             return os.path.realpath(full)
-        finally:
-            os.close(fd)
-        return os.path.join(real, *reversed(missing)) if missing else real
+    except OSError:
+        return os.path.realpath(full)
+    finally:
+        os.close(fd)
+    return os.path.join(real, *reversed(missing)) if missing else real
+
+
+def _is_name(name: str, directory_fd: int) -> bool:
+    try:
+        os.stat(name, dir_fd=directory_fd, follow_symlinks=False)
+    except FileNotFoundError:
+        return False
+    return True
 
 
 def _opened_path(fd: int, full: str) -> str:
