@@ -10,7 +10,7 @@ collection in another process is seen at once.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 
 from wharf.digest import Digest
 from wharf.errors import BlobUnknown
@@ -22,7 +22,7 @@ from wharf.registry.metadata import MetadataCache
 from wharf.storage.cache.base import BlobDescriptor, BlobDescriptorCache
 from wharf.storage.driver import PathNotFound, StorageDriver, delete_all, stat_all
 
-__all__ = ["BlobStore", "RepositoryBlobs"]
+__all__ = ["BlobStore", "RepositoryBlobs", "without_file"]
 
 
 class BlobStore:
@@ -64,7 +64,10 @@ class BlobStore:
             raise BlobUnknown(str(digest)) from None
 
     async def put(self, digest: Digest, data: bytes) -> bool:
-        """Store a small blob whose digest the caller has verified (manifests); False if it was stored."""
+        """Store a small blob whose digest the caller has verified (manifests).
+
+        True if this call stored it, False if the store held it already.
+        """
         stored = await self.exists(digest)
         if not stored:
             await self.driver.put_content(paths.blob_data(digest), data)
@@ -138,8 +141,7 @@ class RepositoryBlobs:
         One bulk ``stat`` for all of them: a manifest push checks every layer it lists, and
         one worker-thread hop per layer was most of the cost of pushing a many-layered image.
         """
-        found = await stat_all(self.driver, [paths.layer_link(self.name, digest) for digest in digests])
-        return [digest for digest, info in zip(digests, found, strict=True) if info is None]
+        return await without_file(self.driver, digests, lambda digest: paths.layer_link(self.name, digest))
 
     async def stat(self, digest: Digest) -> BlobDescriptor:
         """The blob's descriptor if this repository holds it.
@@ -183,3 +185,11 @@ class RepositoryBlobs:
                 return None
             await self.link(digest)
             return descriptor
+
+
+async def without_file(
+    driver: StorageDriver, digests: Sequence[Digest], path_of: Callable[[Digest], str]
+) -> list[Digest]:
+    """Those of ``digests`` whose file ``path_of(digest)`` storage lacks, in order: one bulk ``stat``."""
+    found = await stat_all(driver, [path_of(digest) for digest in digests])
+    return [digest for digest, info in zip(digests, found, strict=True) if info is None]

@@ -18,7 +18,7 @@ from wharf.digest import Digest
 from wharf.errors import BlobUnknown, DigestInvalid, ManifestBlobUnknown, ManifestUnknown
 from wharf.reference import Reference, RepositoryName, Tag
 from wharf.registry import paths
-from wharf.registry.blobs import RepositoryBlobs
+from wharf.registry.blobs import RepositoryBlobs, without_file
 from wharf.registry.mediatypes import OCI_INDEX, OCI_MANIFEST, Manifest, parse_manifest
 from wharf.registry.referrers import Referrers
 from wharf.registry.tags import Tags
@@ -93,6 +93,9 @@ class Manifests:
 
     async def exists(self, digest: Digest) -> bool:
         return await self.tags.metadata.get(("revision", self.name, digest), lambda: self._exists(digest))
+
+    def _revision_link(self, digest: Digest) -> str:
+        return paths.revision_link(self.name, digest)
 
     async def _exists(self, digest: Digest) -> bool:
         try:
@@ -171,7 +174,8 @@ class Manifests:
         missing = [str(d) for d in await self.blobs.unlinked_storage([d.digest for d in manifest.blobs])]
         if missing:
             raise ManifestBlobUnknown(missing[0] if len(missing) == 1 else missing)
-        absent = [str(d.digest) for d in manifest.manifests if not await self._exists(d.digest)]
+        children = [d.digest for d in manifest.manifests]
+        absent = [str(d) for d in await without_file(self.driver, children, self._revision_link)]
         if absent:
             raise ManifestBlobUnknown(absent[0] if len(absent) == 1 else absent)
 

@@ -590,11 +590,11 @@ def _resolve(full: str) -> str:
         except OSError:  # ENOTDIR, ELOOP, EACCES...: realpath says what it says about those
             return os.path.realpath(full)
     try:
-        real = os.readlink(f"/proc/self/fd/{fd}")
         # The first missing name, right below what exists: if it is there after all, it is a
         # dangling symbolic link, whose target decides; if not, nothing below it can be there.
         if missing and _is_name(missing[-1], fd):
             return os.path.realpath(full)
+        real = _opened_path(fd, probe)
     except OSError:
         return os.path.realpath(full)
     finally:
