@@ -17,6 +17,9 @@ thread (at most ``max_threads`` at once), never on the event loop.
   dying. Syncing every link and manifest file made pushes several times
   slower than distribution's on this kind of disk (issue 5's benchmark), and
   uploads are verified by digest before they are published either way.
+- A writer hands each 8 MiB it has written to the kernel's writeback and
+  drops it from the page cache once written (``writeback.Writeback``), so a
+  big upload holds a few MiB of the cache instead of all its bytes.
 - An appending writer writes into the committed file itself, so its bytes may
   be visible before ``commit`` (as in distribution); ``cancel`` truncates the
   file back to the size it had when the writer opened.
@@ -61,6 +64,7 @@ from wharf.storage.driver.base import (
     StorageFull,
     check_path,
 )
+from wharf.storage.driver.writeback import Writeback
 
 __all__ = ["CHUNK_SIZE", "TEMP_PREFIX", "FilesystemDriver"]
 
@@ -334,6 +338,7 @@ class _LocalWriter:
         self._fd = fd
         self._temp = temp
         self._start = self._size = size
+        self._writeback = Writeback(fd, start=size)
         self._done = False
         # An abandoned writer still closes its descriptor and drops its temporary file.
         self._finalizer = weakref.finalize(self, _abandon, fd, temp)
@@ -368,10 +373,11 @@ class _LocalWriter:
     def _write(self, data: bytes) -> None:
         try:
             _write_all(self._fd, data)
+            self._size += len(data)
+            self._writeback.wrote(self._size)
         except BaseException:
             self._discard()
             raise
-        self._size += len(data)
 
     def _commit(self) -> None:
         try:
