@@ -243,6 +243,31 @@ async def test_writer_cancel_keeps_the_old_object(driver: StorageDriver) -> None
     assert await driver.get_content("/obj") == b"old"
 
 
+async def test_writer_observer_sees_each_write_in_order(driver: StorageDriver) -> None:
+    seen: list[bytes] = []
+    writer = await driver.writer("/up/data", append=True)
+    for chunk in [b"a" * MiB, b"b", b"c" * MiB]:
+        await writer.write(chunk, observe=seen.append)
+    await writer.write(b"unobserved")
+    await writer.commit()
+    assert seen == [b"a" * MiB, b"b", b"c" * MiB]
+    assert await driver.get_content("/up/data") == b"".join(seen) + b"unobserved"
+
+
+async def test_writer_observer_that_fails_fails_the_write(driver: StorageDriver) -> None:
+    await driver.put_content("/up/data", b"abc")
+
+    def refuse(data: bytes) -> None:
+        raise ValueError("no")
+
+    writer = await driver.writer("/up/data", append=True)
+    await writer.write(b"def")
+    with pytest.raises(ValueError):
+        await writer.write(b"ghi", observe=refuse)
+    await writer.cancel()
+    assert await driver.get_content("/up/data") == b"abc"
+
+
 async def test_writer_is_closed_after_commit(driver: StorageDriver) -> None:
     writer = await driver.writer("/obj")
     await writer.write(b"x")

@@ -280,8 +280,11 @@ class Uploads:
 async def _copy(body: AsyncIterable[bytes], writer: FileWriter, hasher: Hasher) -> int:
     """Stream ``body`` into ``writer`` and ``hasher`` in batches; returns the byte count.
 
-    Hashing and writing run in worker threads side by side (hashlib and file
-    writes release the GIL), while the event loop receives the next batch.
+    A batch is hashed and written in one step (``observe``: the filesystem driver
+    does both in one worker-thread call; hashlib and file writes release the GIL)
+    while the event loop receives the next batch. Hashing in a thread of its own,
+    beside the write, took a second thread hop per batch: about 10% more CPU per
+    byte pushed, for no faster pushes (issue 5's benchmark).
     """
     received = 0
     batch: list[bytes] = []
@@ -294,8 +297,8 @@ async def _copy(body: AsyncIterable[bytes], writer: FileWriter, hasher: Hasher) 
             if batched >= _BATCH:
                 if pending is not None:
                     await pending
-                # One copy, into the block both threads read.
-                pending = asyncio.create_task(_hash_and_write(b"".join(batch), writer, hasher))
+                # No copy when the batch is one piece (the usual case: pieces arrive at about 1 MiB).
+                pending = asyncio.create_task(writer.write(b"".join(batch), observe=hasher.update))
                 received += batched
                 batch.clear()
                 batched = 0
@@ -303,15 +306,10 @@ async def _copy(body: AsyncIterable[bytes], writer: FileWriter, hasher: Hasher) 
             await pending
             pending = None
         if batch:
-            await _hash_and_write(b"".join(batch), writer, hasher)
+            await writer.write(b"".join(batch), observe=hasher.update)
             received += batched
     finally:
         if pending is not None:
             pending.cancel()
             await asyncio.gather(pending, return_exceptions=True)
     return received
-
-
-async def _hash_and_write(data: bytes, writer: FileWriter, hasher: Hasher) -> None:
-    await asyncio.gather(anyio.to_thread.run_sync(hasher.update, data), writer.write(data))
-

@@ -13,7 +13,7 @@ import pytest
 
 from wharf.storage.driver import FilesystemDriver, StorageFull
 from wharf.storage.driver import writeback as writeback_module
-from wharf.storage.driver.writeback import WINDOW, Writeback
+from wharf.storage.driver.writeback import BEHIND, WINDOW, Writeback
 
 MiB = 1 << 20
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -67,9 +67,9 @@ def pieces(count: int, *, start: int = 0) -> list[bytes]:
     return [bytes([(start + i) % 251]) * MiB for i in range(count)]
 
 
-async def test_a_long_write_keeps_only_its_last_two_windows_cached(dropping_filesystem: Path) -> None:
+async def test_a_long_write_keeps_only_its_last_windows_cached(dropping_filesystem: Path) -> None:
     driver = FilesystemDriver(dropping_filesystem / "root")
-    data = pieces(6 * WINDOW // MiB)
+    data = pieces((BEHIND + 4 * WINDOW) // MiB)
     writer = await driver.writer("/blob")
     for piece in data:
         await writer.write(piece)
@@ -77,7 +77,7 @@ async def test_a_long_write_keeps_only_its_last_two_windows_cached(dropping_file
 
     path = dropping_filesystem / "root" / "blob"
     size = len(data) * MiB
-    assert resident_pages(path, 0, size - 2 * WINDOW) == 0
+    assert resident_pages(path, 0, size - BEHIND - WINDOW) == 0
     assert path.read_bytes() == b"".join(data)
 
 
@@ -85,14 +85,14 @@ async def test_a_plain_write_of_the_same_stays_cached(dropping_filesystem: Path)
     """The control for the test above: without the writer, the kernel keeps what was written."""
     path = dropping_filesystem / "plain"
     with open(path, "wb") as file:
-        for piece in pieces(6 * WINDOW // MiB):
+        for piece in pieces((BEHIND + 4 * WINDOW) // MiB):
             file.write(piece)
-    assert resident_pages(path, 0, 4 * WINDOW) > 0
+    assert resident_pages(path, 0, 3 * WINDOW) > 0
 
 
 async def test_an_appending_writer_drops_what_the_previous_one_left(dropping_filesystem: Path) -> None:
     driver = FilesystemDriver(dropping_filesystem / "root")
-    first, second = pieces(3 * WINDOW // MiB), pieces(3 * WINDOW // MiB, start=100)
+    first, second = pieces(3 * WINDOW // MiB), pieces((BEHIND + 3 * WINDOW) // MiB, start=100)
     for data in (first, second):  # two PATCHes of one upload
         writer = await driver.writer("/upload/data", append=True)
         for piece in data:
@@ -100,7 +100,7 @@ async def test_an_appending_writer_drops_what_the_previous_one_left(dropping_fil
         await writer.commit()
 
     path = dropping_filesystem / "root" / "upload" / "data"
-    assert resident_pages(path, 0, 4 * WINDOW) == 0
+    assert resident_pages(path, 0, 3 * WINDOW) == 0  # all of the first PATCH
     assert path.read_bytes() == b"".join(first + second)
 
 

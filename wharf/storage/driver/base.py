@@ -103,7 +103,13 @@ class FileWriter(Protocol):
         """Bytes written so far, including what an appended-to object already held."""
         ...
 
-    async def write(self, data: bytes) -> None: ...
+    async def write(self, data: bytes, *, observe: Callable[[bytes], None] | None = None) -> None:
+        """Append ``data``; ``observe`` (a running hash, say) sees it first, wherever the write runs.
+
+        A driver that writes in a worker thread calls ``observe`` in that same call: an
+        upload hashes and writes each piece with one thread hop instead of two.
+        """
+        ...
 
     async def commit(self) -> None:
         """Make everything written durable and visible at the path."""

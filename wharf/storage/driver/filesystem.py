@@ -347,10 +347,10 @@ class _LocalWriter:
     def size(self) -> int:
         return self._size
 
-    async def write(self, data: bytes) -> None:
+    async def write(self, data: bytes, *, observe: Callable[[bytes], None] | None = None) -> None:
         self._check_open()
         with _writing(self._path):
-            await self._run(self._write, data)
+            await self._run(self._write, data, observe)
 
     async def commit(self) -> None:
         self._check_open()
@@ -370,7 +370,9 @@ class _LocalWriter:
 
     # The methods below run in a worker thread, each to completion even if the caller is cancelled.
 
-    def _write(self, data: bytes) -> None:
+    def _write(self, data: bytes, observe: Callable[[bytes], None] | None) -> None:
+        if observe is not None:
+            observe(data)  # before the write: an observer that fails leaves the file as it was
         try:
             _write_all(self._fd, data)
             self._size += len(data)

@@ -19,6 +19,8 @@ import time
 from collections.abc import AsyncGenerator, Callable, Sequence
 from dataclasses import dataclass
 
+import anyio.to_thread
+
 from wharf.storage.driver.base import (
     FileInfo,
     FileWriter,
@@ -196,8 +198,11 @@ class _MemoryWriter:
     def size(self) -> int:
         return len(self._buffer)
 
-    async def write(self, data: bytes) -> None:
+    async def write(self, data: bytes, *, observe: Callable[[bytes], None] | None = None) -> None:
         self._check_open()
+        if observe is not None:
+            # Off the event loop: an observer may be as slow as a hash of a MiB.
+            await anyio.to_thread.run_sync(observe, data)
         self._buffer += data
 
     async def commit(self) -> None:
