@@ -22,6 +22,7 @@ from wharf.storage.driver import (
     PathNotFound,
     StorageDriver,
     StorageError,
+    put_all,
     walk,
 )
 
@@ -33,6 +34,7 @@ Operation = Callable[[StorageDriver, str], Awaitable[object]]
 OPERATIONS: dict[str, Operation] = {
     "get_content": lambda d, p: d.get_content(p),
     "put_content": lambda d, p: d.put_content(p, b"x"),
+    "put_all": lambda d, p: put_all(d, {"/fine": b"x", p: b"x"}),
     "reader": lambda d, p: d.reader(p),
     "writer": lambda d, p: d.writer(p),
     "writer-append": lambda d, p: d.writer(p, append=True),
@@ -107,6 +109,18 @@ async def test_write_below_a_file_or_over_a_directory_fails(driver: StorageDrive
         assert type(raised.value) is StorageError
     assert await driver.get_content("/f") == b"file"
     assert await driver.list("/d") == ["/d/x"]
+
+
+async def test_put_all_writes_in_order_and_stops_at_the_first_failure(driver: StorageDriver) -> None:
+    await driver.put_content("/f", b"file")
+    with pytest.raises(StorageError):
+        await put_all(driver, {"/a/one": b"1", "/f/below": b"2", "/a/three": b"3"})
+    assert await driver.get_content("/a/one") == b"1"
+    with pytest.raises(PathNotFound):
+        await driver.stat("/a/three")
+    await put_all(driver, {"/a/three": b"3", "/a/one": b"one", "/b/c/d": b""})
+    assert [await driver.get_content(p) for p in ["/a/one", "/a/three", "/b/c/d"]] == [b"one", b"3", b""]
+    await put_all(driver, {})
 
 
 # list and stat

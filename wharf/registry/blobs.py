@@ -10,7 +10,7 @@ collection in another process is seen at once.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 
 from wharf.digest import Digest
 from wharf.errors import BlobUnknown
@@ -20,9 +20,9 @@ from wharf.registry.fence import Fence
 from wharf.registry.mediatypes import OCTET_STREAM
 from wharf.registry.metadata import MetadataCache
 from wharf.storage.cache.base import BlobDescriptor, BlobDescriptorCache
-from wharf.storage.driver import PathNotFound, StorageDriver, delete_all, stat_all
+from wharf.storage.driver import PathNotFound, StorageDriver, delete_all
 
-__all__ = ["BlobStore", "RepositoryBlobs", "without_file"]
+__all__ = ["BlobStore", "RepositoryBlobs"]
 
 
 class BlobStore:
@@ -63,16 +63,9 @@ class BlobStore:
         except PathNotFound:
             raise BlobUnknown(str(digest)) from None
 
-    async def put(self, digest: Digest, data: bytes) -> bool:
-        """Store a small blob whose digest the caller has verified (manifests).
-
-        True if this call stored it, False if the store held it already.
-        """
-        stored = await self.exists(digest)
-        if not stored:
-            await self.driver.put_content(paths.blob_data(digest), data)
-        await self.cache.set(BlobDescriptor(digest=digest, size=len(data), media_type=OCTET_STREAM))
-        return not stored
+    async def stored(self, digest: Digest, *, size: int) -> None:
+        """Note a small blob the caller has just written, or found, at ``paths.blob_data`` (a manifest)."""
+        await self.cache.set(BlobDescriptor(digest=digest, size=size, media_type=OCTET_STREAM))
 
     async def ingest(self, digest: Digest, *, source: str, size: int) -> BlobDescriptor:
         """Move verified upload data at driver path ``source`` into the store.
@@ -135,14 +128,6 @@ class RepositoryBlobs:
             return False
         return True
 
-    async def unlinked_storage(self, digests: Sequence[Digest]) -> list[Digest]:
-        """Those of ``digests`` this repository has no link for, read from storage (never the cache).
-
-        One bulk ``stat`` for all of them: a manifest push checks every layer it lists, and
-        one worker-thread hop per layer was most of the cost of pushing a many-layered image.
-        """
-        return await without_file(self.driver, digests, lambda digest: paths.layer_link(self.name, digest))
-
     async def stat(self, digest: Digest) -> BlobDescriptor:
         """The blob's descriptor if this repository holds it.
 
@@ -185,11 +170,3 @@ class RepositoryBlobs:
                 return None
             await self.link(digest)
             return descriptor
-
-
-async def without_file(
-    driver: StorageDriver, digests: Sequence[Digest], path_of: Callable[[Digest], str]
-) -> list[Digest]:
-    """Those of ``digests`` whose file ``path_of(digest)`` storage lacks, in order: one bulk ``stat``."""
-    found = await stat_all(driver, [path_of(digest) for digest in digests])
-    return [digest for digest, info in zip(digests, found, strict=True) if info is None]

@@ -18,11 +18,11 @@ from wharf.digest import Digest
 from wharf.errors import BlobUnknown, DigestInvalid, ManifestBlobUnknown, ManifestUnknown
 from wharf.reference import Reference, RepositoryName, Tag
 from wharf.registry import paths
-from wharf.registry.blobs import RepositoryBlobs, without_file
+from wharf.registry.blobs import RepositoryBlobs
 from wharf.registry.mediatypes import OCI_INDEX, OCI_MANIFEST, Manifest, parse_manifest
 from wharf.registry.referrers import Referrers
 from wharf.registry.tags import Tags
-from wharf.storage.driver import PathNotFound, StorageDriver
+from wharf.storage.driver import PathNotFound, StorageDriver, put_all, stat_all
 
 __all__ = ["ManifestCache", "Manifests", "StoredManifest", "media_type_of"]
 
@@ -128,37 +128,39 @@ class Manifests:
         references = [d.digest for d in (*manifest.blobs, *manifest.manifests)]
         # Check and commit inside the fence, so no collection deletes in between.
         async with self.blobs.fence.protect(self.name, references, manifest=manifest.digest):
-            await self._check_references(manifest)
-            new = await self.blobs.store.put(manifest.digest, body)
-            # The referrers entry before the revision link, so a crash between the two leaves an
-            # entry listings skip (its manifest is not in the repository) rather than a referrer
-            # missing from its subject's list.
+            stored = await self._check_references(manifest)
+            # Written in this order, in one step where the driver can (``put_all``: one worker
+            # thread hop for a whole push). The referrers entry before the revision link, so a
+            # crash between the two leaves an entry listings skip (its manifest is not in the
+            # repository) rather than a referrer missing from its subject's list; the tag last.
+            writes: dict[str, bytes] = {}
+            if not stored:
+                writes[paths.blob_data(manifest.digest)] = body
             if manifest.subject is not None:
-                await self.referrers.add(manifest.subject.digest, manifest.digest)
-            await self._link_revision(manifest.digest, new=new)
-            self.tags.metadata.changed()
+                writes.update(self.referrers.entry(manifest.subject.digest, manifest.digest))
+            if not stored or not await self._revision_linked(manifest.digest):
+                writes[self._revision_link(manifest.digest)] = paths.link_content(manifest.digest)
             if reference.tag is not None:
-                await self.tags.tag(reference.tag, manifest.digest)
+                writes.update(self.tags.links(reference.tag, manifest.digest))
+            await put_all(self.driver, writes)
+            await self.blobs.store.stored(manifest.digest, size=len(body))
+            self.tags.metadata.changed()
         self.cache.put(StoredManifest(manifest.digest, manifest.media_type, body))
         return manifest
 
-    async def _link_revision(self, digest: Digest, *, new: bool) -> None:
-        """Write the revision link, unless storage already holds it (a re-push, a new tag).
+    async def _revision_linked(self, digest: Digest) -> bool:
+        """Whether storage holds this manifest's revision link already (a re-push, a new tag).
 
-        Read first, for a manifest the store held already, because rewriting costs far
-        more: a new file and a rename over the old one in a directory that every push of
-        this manifest shares (and ext4 starts writing the data out on such a rename). The
-        link says nothing but its digest, so one that holds it is the link this push would
-        write. A ``new`` manifest has no link yet: no read.
+        Read rather than rewritten, because rewriting costs far more: a new file and a
+        rename over the old one in a directory that every push of this manifest shares (and
+        ext4 starts writing the data out on such a rename). The link says nothing but its
+        digest, so one that holds it is the link this push would write. Only asked for a
+        manifest the store held: a new one has no link yet.
         """
-        link = paths.revision_link(self.name, digest)
-        if not new:
-            try:
-                if paths.parse_link(await self.driver.get_content(link)) == digest:
-                    return
-            except (PathNotFound, DigestInvalid):
-                pass  # missing, or not a link we can read: write it
-        await self.driver.put_content(link, paths.link_content(digest))
+        try:
+            return paths.parse_link(await self.driver.get_content(self._revision_link(digest))) == digest
+        except (PathNotFound, DigestInvalid):
+            return False  # missing, or not a link we can read: write it
 
     async def tag(self, tag: Tag, digest: Digest) -> None:
         """Point ``tag`` at a manifest this repository holds."""
@@ -168,16 +170,28 @@ class Manifests:
                 raise ManifestUnknown(str(digest))
             await self.tags.tag(tag, digest)
 
-    async def _check_references(self, manifest: Manifest) -> None:
-        # Read from storage, never the cache: a push must not commit a manifest
-        # whose blobs a collection has just removed.
-        missing = [str(d) for d in await self.blobs.unlinked_storage([d.digest for d in manifest.blobs])]
-        if missing:
-            raise ManifestBlobUnknown(missing[0] if len(missing) == 1 else missing)
+    async def _check_references(self, manifest: Manifest) -> bool:
+        """Fail unless this repository holds all the manifest lists; whether the store holds the manifest.
+
+        Read from storage, never the cache: a push must not commit a manifest whose blobs
+        a collection has just removed. One bulk ``stat`` for all of it: a worker-thread hop
+        per file was most of the cost of pushing a manifest (of a many-layered image above all).
+        """
+        layers = [d.digest for d in manifest.blobs]
         children = [d.digest for d in manifest.manifests]
-        absent = [str(d) for d in await without_file(self.driver, children, self._revision_link)]
-        if absent:
-            raise ManifestBlobUnknown(absent[0] if len(absent) == 1 else absent)
+        found = await stat_all(
+            self.driver,
+            [
+                *(paths.layer_link(self.name, digest) for digest in layers),
+                *(self._revision_link(digest) for digest in children),
+                paths.blob_data(manifest.digest),
+            ],
+        )
+        for digests, infos in ((layers, found[: len(layers)]), (children, found[len(layers) : -1])):
+            missing = [str(digest) for digest, info in zip(digests, infos, strict=True) if info is None]
+            if missing:
+                raise ManifestBlobUnknown(missing[0] if len(missing) == 1 else missing)
+        return found[-1] is not None
 
     async def delete(self, digest: Digest) -> None:
         """Remove the manifest from this repository, with every tag that points at it."""

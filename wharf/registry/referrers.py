@@ -22,10 +22,9 @@ class Referrers:
         self.driver = driver
         self.name = name
 
-    async def add(self, subject: Digest, referrer: Digest) -> None:
-        await self.driver.put_content(
-            paths.referrer_link(self.name, subject, referrer), paths.link_content(referrer)
-        )
+    def entry(self, subject: Digest, referrer: Digest) -> dict[str, bytes]:
+        """The file that lists ``referrer`` among ``subject``'s referrers (written with its manifest)."""
+        return {paths.referrer_link(self.name, subject, referrer): paths.link_content(referrer)}
 
     async def remove(self, subject: Digest, referrer: Digest) -> None:
         try:

@@ -8,7 +8,7 @@ from wharf.errors import DigestInvalid, ManifestUnknown, NameUnknown
 from wharf.reference import RepositoryName, Tag
 from wharf.registry import paths
 from wharf.registry.metadata import MetadataCache
-from wharf.storage.driver import PathNotFound, StorageDriver
+from wharf.storage.driver import PathNotFound, StorageDriver, put_all
 
 __all__ = ["Tags"]
 
@@ -33,11 +33,17 @@ class Tags:
         return paths.parse_link(content)
 
     async def tag(self, tag: Tag, digest: Digest) -> None:
-        link = paths.link_content(digest)
-        # The index entry first: whoever sees ``current`` can trust the index has it.
-        await self.driver.put_content(paths.tag_index_link(self.name, tag, digest), link)
-        await self.driver.put_content(paths.tag_current_link(self.name, tag), link)
+        await put_all(self.driver, self.links(tag, digest))
         self.metadata.changed()
+
+    def links(self, tag: Tag, digest: Digest) -> dict[str, bytes]:
+        """The files that point ``tag`` at ``digest``, in the order they are written: the index
+        entry first, so whoever sees ``current`` can trust the index has it."""
+        link = paths.link_content(digest)
+        return {
+            paths.tag_index_link(self.name, tag, digest): link,
+            paths.tag_current_link(self.name, tag): link,
+        }
 
     async def untag(self, tag: Tag) -> None:
         try:

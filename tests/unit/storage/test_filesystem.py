@@ -76,6 +76,7 @@ async def test_symlinked_directory_escaping_the_root_is_refused(
         lambda: driver.list("/a/link"),
         lambda: driver.reader("/a/link/secret"),
         lambda: driver.put_content("/a/link/planted", b"x"),
+        lambda: driver.put_contents({"/a/fine": b"x", "/a/link/planted": b"x"}),
         lambda: driver.writer("/a/link/planted"),
         lambda: driver.move("/a/placeholder", "/a/link/planted"),
         lambda: driver.move("/a/link/secret", "/a/stolen"),

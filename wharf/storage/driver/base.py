@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Protocol, TypeVar, runtime_checkable
@@ -32,6 +32,7 @@ __all__ = [
     "BulkDeleter",
     "BulkReader",
     "BulkStatter",
+    "BulkWriter",
     "FileInfo",
     "FileWalker",
     "FileWriter",
@@ -46,6 +47,7 @@ __all__ = [
     "check_path",
     "delete_all",
     "files_under",
+    "put_all",
     "read_all",
     "stat_all",
     "walk",
@@ -228,6 +230,15 @@ class BulkStatter(Protocol):
         ...
 
 
+@runtime_checkable
+class BulkWriter(Protocol):
+    """Optional capability: write many small objects in one call (a manifest push's blob and links)."""
+
+    async def put_contents(self, contents: Mapping[str, bytes]) -> None:
+        """``put_content`` of each path, in the mapping's order, each atomic; stops at the first failure."""
+        ...
+
+
 def check_path(path: str, *, driver: str = "") -> str:
     """Return ``path`` if it is a valid driver path, else raise ``InvalidPath``."""
     if not _PATH.fullmatch(path) or "/../" in f"{path}/" or "/./" in f"{path}/":
@@ -315,6 +326,16 @@ async def stat_all(driver: StorageDriver, paths: Sequence[str]) -> list[FileInfo
     if isinstance(driver, BulkStatter):
         return await driver.stat_all(paths)
     return await _each(paths, driver.stat)
+
+
+async def put_all(driver: StorageDriver, contents: Mapping[str, bytes]) -> None:
+    """``put_content`` of each path, one after the other in the mapping's order (a reader may
+    trust an earlier object once it sees a later one): ``put_contents`` where the driver has it."""
+    if isinstance(driver, BulkWriter):
+        await driver.put_contents(contents)
+        return
+    for path, data in contents.items():
+        await driver.put_content(path, data)
 
 
 async def _each(paths: Sequence[str], fetch: Callable[[str], Awaitable[_T]]) -> list[_T | None]:

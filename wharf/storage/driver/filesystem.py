@@ -47,7 +47,7 @@ import shutil
 import stat
 import uuid
 import weakref
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from typing import TypeVar, TypeVarTuple
 
@@ -112,6 +112,18 @@ class FilesystemDriver:
         full = self._full(path)
         with _writing(path):
             await self._run(path, full, _put_file, data)
+
+    async def put_contents(self, contents: Mapping[str, bytes]) -> None:
+        """Many small files in one worker thread (``BulkWriter``), in order, each as ``put_content``."""
+        targets = [(path, self._full(path), data) for path, data in contents.items()]
+        if targets:
+            await anyio.to_thread.run_sync(self._put_many, targets, limiter=self._limiter)
+
+    def _put_many(self, targets: list[tuple[str, str, bytes]]) -> None:
+        for path, full, data in targets:
+            with _writing(path):
+                self._confine(full, path)
+                _put_file(full, data)
 
     async def reader(
         self, path: str, *, offset: int = 0, length: int | None = None
