@@ -271,10 +271,17 @@ class FilesystemDriver:
 
     async def move(self, source: str, dest: str) -> None:
         full_source, full_dest = self._full(source), self._full(dest)
+        await anyio.to_thread.run_sync(
+            self._move, source, full_source, dest, full_dest, limiter=self._limiter
+        )
+
+    def _move(self, source: str, full_source: str, dest: str, full_dest: str) -> None:
+        """Both checks and the move in one worker call: every upload ends with a move."""
         with _reading(source):
-            await self._run(source, full_source, os.stat)  # confines the source, too
+            os.stat(self._confine(full_source, source))
         with _writing(dest):
-            await self._run(dest, full_dest, _move_into, full_source)
+            self._confine(full_dest, dest)
+            _move_into(full_dest, full_source)
 
     async def delete(self, path: str) -> None:
         full = self._full(path)
