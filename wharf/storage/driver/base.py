@@ -140,7 +140,8 @@ class StorageDriver(Protocol):
     ) -> AsyncGenerator[bytes, None]:
         """Open ``path`` (raising ``PathNotFound`` now, not on first read) and stream it from ``offset``.
 
-        At most ``length`` bytes come out (all that follow ``offset`` when None).
+        At most ``length`` bytes come out (all that follow ``offset`` when None), in
+        non-empty chunks of at most 4 MiB (a stream's memory stays bounded).
         An ``offset`` past the end raises ``InvalidOffset``; one at the end yields
         nothing. The object stays open until the stream is exhausted or
         ``aclose()``d, so a consumer that may stop early uses ``contextlib.aclosing``.

@@ -68,9 +68,11 @@ from wharf.storage.driver.writeback import Writeback
 
 __all__ = ["CHUNK_SIZE", "TEMP_PREFIX", "FilesystemDriver"]
 
-#: bytes per chunk that ``reader`` yields: a thread hop per MiB costs little against the copy,
-#: and bigger reads made whole-blob GETs no faster (issue 5's benchmark)
-CHUNK_SIZE = 1 << 20
+#: bytes per chunk that ``reader`` yields. Each chunk costs a thread hop, a task and a send in
+#: Python: whole-blob GETs ran at 1.3-1.7 GB/s with 1 MiB chunks, 1.7-2.0 with 2 MiB and 1.8-2.3
+#: with 4 MiB (issue 5's benchmark machine). A pull holds two, the one sent and the one read
+#: ahead, and glibc kept about 1 MiB more after pulls of 2 MiB chunks, 3 MiB more of 4 MiB ones.
+CHUNK_SIZE = 2 << 20
 #: worker threads one ``delete_all`` spreads over
 _DELETE_THREADS = 8
 #: name prefix of temporary files; reserved, never a driver path component
