@@ -171,7 +171,7 @@ class Manifests:
             await self.tags.tag(tag, digest)
 
     async def _check_references(self, manifest: Manifest) -> bool:
-        """Fail unless this repository holds all the manifest lists; whether the store holds the manifest.
+        """Fail unless this repository holds all the manifest references; whether the store holds it.
 
         Read from storage, never the cache: a push must not commit a manifest whose blobs
         a collection has just removed. One bulk ``stat`` for all of it: a worker-thread hop

@@ -19,7 +19,7 @@ thread (at most ``max_threads`` at once), never on the event loop.
   uploads are verified by digest before they are published either way.
 - A writer hands each 8 MiB it has written to the kernel's writeback and
   drops it from the page cache once written (``writeback.Writeback``), so a
-  big upload holds a few MiB of the cache instead of all its bytes.
+  big upload holds about 32 MiB of the cache instead of all its bytes.
 - An appending writer writes into the committed file itself, so its bytes may
   be visible before ``commit`` (as in distribution); ``cancel`` truncates the
   file back to the size it had when the writer opened.

@@ -4,10 +4,10 @@ A blob pushed in one piece was left to the kernel: every byte stayed in the page
 cache, dirty until writeback, then clean until memory ran short. On issue 5's
 benchmark machine (a VM; most likely pages the guest has not used lately are
 slow to get from the host) a plain write loop ran at 0.25-0.65 GB/s instead of
-3.4 GB/s after the first GiB or two, and every push after the first paid that. Handing each finished window
-to writeback (``sync_file_range``) and dropping it once written (``fadvise``
-``DONTNEED``) makes a write reuse the same few pages: the same loop ran at a
-steady 1.3-1.5 GB/s, the speed of the disk. On any machine it keeps a big push
+3.4 GB/s after the first GiB or two, and every push after the first paid that.
+Handing each finished window to writeback (``sync_file_range``) and dropping it
+once written (``fadvise`` ``DONTNEED``) makes a write reuse the same few pages:
+the same loop ran at a steady 1.3-1.5 GB/s, the speed of the disk. On any machine it keeps a big push
 from flooding the cache with dirty pages (which stalls every writer once the
 kernel's dirty limit is reached) and from evicting what pulls read.
 
