@@ -19,6 +19,7 @@ from wharf.errors import BlobUnknown, DigestInvalid, ManifestBlobUnknown, Manife
 from wharf.reference import Reference, RepositoryName, Tag
 from wharf.registry import paths
 from wharf.registry.blobs import RepositoryBlobs
+from wharf.registry.flights import Flights
 from wharf.registry.mediatypes import OCI_INDEX, OCI_MANIFEST, Manifest, parse_manifest
 from wharf.registry.referrers import Referrers
 from wharf.registry.tags import Tags
@@ -42,6 +43,8 @@ class ManifestCache:
         self._entries: OrderedDict[Digest, StoredManifest] = OrderedDict()
         self._bytes = 0
         self._max = max_bytes
+        #: concurrent reads of one manifest that is not cached: one read for all
+        self.flights: Flights[StoredManifest] = Flights()
 
     def get(self, digest: Digest) -> StoredManifest | None:
         entry = self._entries.get(digest)
@@ -113,6 +116,9 @@ class Manifests:
         cached = self.cache.get(digest)
         if cached is not None:
             return cached
+        return await self.cache.flights.run(digest, lambda: self._read(digest))
+
+    async def _read(self, digest: Digest) -> StoredManifest:
         try:
             body = await self.blobs.store.get(digest)
         except BlobUnknown:
