@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ctypes
 import errno
+import gc
 import mmap
 import os
 from collections.abc import Callable
@@ -13,7 +14,7 @@ import pytest
 
 from wharf.storage.driver import FilesystemDriver, StorageFull
 from wharf.storage.driver import writeback as writeback_module
-from wharf.storage.driver.writeback import BEHIND, WINDOW, Writeback
+from wharf.storage.driver.writeback import BEHIND, LONG, WINDOW, Tails, Writeback
 
 MiB = 1 << 20
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -156,3 +157,86 @@ def test_writes_shorter_than_a_window_are_left_to_the_kernel(
         assert raised.value.errno == errno.EIO and calls
     finally:
         os.close(fd)
+
+
+def open_descriptors() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+async def write_blob(driver: FilesystemDriver, path: str, data: list[bytes]) -> None:
+    writer = await driver.writer(path)
+    for piece in data:
+        await writer.write(piece)
+    await writer.commit()
+
+
+async def test_finished_long_writes_leave_the_cache_once_others_follow(dropping_filesystem: Path) -> None:
+    """Layers of one window each: the writer never drops any of its own, ``Tails`` drops them later."""
+    driver = FilesystemDriver(dropping_filesystem / "root")
+    before = open_descriptors()
+    blobs = [pieces(WINDOW // MiB, start=10 * i) for i in range(BEHIND // WINDOW + 3)]
+    for i, data in enumerate(blobs):
+        await write_blob(driver, f"/layer{i}", data)
+
+    root = dropping_filesystem / "root"
+    assert resident_pages(root / "layer0", 0, WINDOW) == 0
+    assert resident_pages(root / "layer1", 0, WINDOW) == 0
+    assert [(root / f"layer{i}").read_bytes() for i in range(len(blobs))] == [b"".join(d) for d in blobs]
+    # The tails still kept: what the budget holds (three windows) and the newest.
+    assert open_descriptors() - before <= BEHIND // WINDOW + 1
+
+
+async def test_short_writes_stay_cached_and_keep_no_descriptor(dropping_filesystem: Path) -> None:
+    driver = FilesystemDriver(dropping_filesystem / "root")
+    before = open_descriptors()
+    for i in range(8):
+        await write_blob(driver, f"/config{i}", [bytes([i]) * (LONG // 2)])
+    assert resident_pages(dropping_filesystem / "root" / "config0", 0, LONG // 2) > 0
+    assert open_descriptors() == before
+
+
+async def test_a_finished_write_that_cannot_be_written_back_is_not_published(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[int] = []
+    monkeypatch.setattr(writeback_module, "_sync_file_range", lambda: failing_sync(errno.EIO, calls))
+    driver = FilesystemDriver(tmp_path)
+    writer = await driver.writer("/blob")
+    await writer.write(b"x" * LONG)  # shorter than a window: nothing handed over until it ends
+    assert calls == []
+    with pytest.raises(OSError) as raised:
+        await writer.commit()
+    assert raised.value.errno == errno.EIO
+    assert os.listdir(tmp_path) == []  # neither the blob nor its temporary file
+
+
+def test_a_tail_that_fails_to_settle_is_logged_and_closed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def sync(fd: int, offset: int, length: int, flags: int) -> int:
+        if flags == 2:  # handing over works; waiting for it reports the disk's failure
+            return 0
+        ctypes.set_errno(errno.EIO)
+        return -1
+
+    monkeypatch.setattr(writeback_module, "_sync_file_range", lambda: sync)
+    tails = Tails(budget=0)
+    first = os.open(tmp_path / "first", os.O_WRONLY | os.O_CREAT)
+    second = os.open(tmp_path / "second", os.O_WRONLY | os.O_CREAT)
+    tails.keep(first, start=0, end=MiB)
+    tails.keep(second, start=0, end=MiB)  # over the budget: the first is settled, and fails
+    assert "writeback of a finished write failed" in caplog.text
+    with pytest.raises(OSError):
+        os.fstat(first)  # closed all the same
+    os.fstat(second)
+
+
+def test_tails_close_what_they_hold_when_they_go(tmp_path: Path) -> None:
+    tails = Tails()
+    fd = os.open(tmp_path / "blob", os.O_WRONLY | os.O_CREAT)
+    tails.keep(fd, start=0, end=0)
+    os.fstat(fd)
+    del tails
+    gc.collect()
+    with pytest.raises(OSError):
+        os.fstat(fd)

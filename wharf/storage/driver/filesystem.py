@@ -19,7 +19,9 @@ thread (at most ``max_threads`` at once), never on the event loop.
   uploads are verified by digest before they are published either way.
 - A writer hands each 8 MiB it has written to the kernel's writeback and
   drops it from the page cache once written (``writeback.Writeback``), so a
-  big upload holds about 32 MiB of the cache instead of all its bytes.
+  big upload holds about 32 MiB of the cache instead of all its bytes; a
+  finished write of a MiB or more leaves what is left to ``writeback.Tails``,
+  which keeps its descriptor until it is dropped.
 - An appending writer writes into the committed file itself, so its bytes may
   be visible before ``commit`` (as in distribution); ``cancel`` truncates the
   file back to the size it had when the writer opened.
@@ -64,7 +66,7 @@ from wharf.storage.driver.base import (
     StorageFull,
     check_path,
 )
-from wharf.storage.driver.writeback import Writeback
+from wharf.storage.driver.writeback import Tails, Writeback
 
 __all__ = ["CHUNK_SIZE", "TEMP_PREFIX", "FilesystemDriver"]
 
@@ -96,6 +98,7 @@ class FilesystemDriver:
         #: what every real path under the root starts with
         self._prefix = self._root.rstrip("/") + "/"
         self._limiter = anyio.CapacityLimiter(max_threads)
+        self._tails = Tails()
 
     @property
     def root(self) -> str:
@@ -142,9 +145,9 @@ class FilesystemDriver:
         with _writing(path):
             if append:
                 fd, size = await self._run(path, full, _open_append)
-                return _LocalWriter(self._limiter, path, full, fd, temp=None, size=size)
+                return _LocalWriter(self._limiter, self._tails, path, full, fd, temp=None, size=size)
             temp, fd = await self._run(path, full, _open_temp)
-            return _LocalWriter(self._limiter, path, full, fd, temp=temp, size=0)
+            return _LocalWriter(self._limiter, self._tails, path, full, fd, temp=temp, size=0)
 
     async def get_contents(self, paths: Sequence[str]) -> list[bytes | None]:
         """Many small files in one worker thread (``BulkReader``); None for a missing one."""
@@ -351,7 +354,15 @@ class _LocalWriter:
     """A ``FileWriter`` over an open descriptor: a temporary file, or the target itself when appending."""
 
     def __init__(
-        self, limiter: anyio.CapacityLimiter, path: str, full: str, fd: int, *, temp: str | None, size: int
+        self,
+        limiter: anyio.CapacityLimiter,
+        tails: Tails,
+        path: str,
+        full: str,
+        fd: int,
+        *,
+        temp: str | None,
+        size: int,
     ) -> None:
         self._limiter = limiter
         self._path = path
@@ -359,7 +370,7 @@ class _LocalWriter:
         self._fd = fd
         self._temp = temp
         self._start = self._size = size
-        self._writeback = Writeback(fd, start=size)
+        self._writeback = Writeback(fd, start=size, tails=tails)
         self._done = False
         # An abandoned writer still closes its descriptor and drops its temporary file.
         self._finalizer = weakref.finalize(self, _abandon, fd, temp)
@@ -404,6 +415,7 @@ class _LocalWriter:
 
     def _commit(self) -> None:
         try:
+            self._writeback.finish(self._size)
             if self._temp is not None:
                 os.replace(self._temp, self._full)
         except BaseException:
@@ -421,7 +433,8 @@ class _LocalWriter:
     def _release(self, *, drop_temp: bool) -> None:
         self._done = True
         self._finalizer.detach()
-        os.close(self._fd)
+        if drop_temp or not self._writeback.leave():
+            os.close(self._fd)
         if drop_temp and self._temp is not None:
             _remove(self._temp)
 
