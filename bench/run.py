@@ -40,7 +40,7 @@ from types import FrameType  # noqa: E402
 from bench import limits  # noqa: E402
 from bench.loadgen import INSTALL_HINT, missing_tools  # noqa: E402
 from bench.results import Results  # noqa: E402
-from bench.servers import DISTRIBUTION, REPO_ROOT, stop_all  # noqa: E402
+from bench.servers import DISTRIBUTION, REPO_ROOT, compile_wharf, stop_all  # noqa: E402
 from bench.workloads import QUICK, WORKLOADS, Bench, Sizes, log  # noqa: E402
 
 _UNITS = {
@@ -204,6 +204,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     log(f"{' vs '.join(kinds)}: {rounds} round(s), workloads {chosen}, work directory {workdir}")
     interrupted = False
     try:
+        compile_wharf()
         _measure_limits(results, workdir, args.quick)
         _run_workloads(bench, chosen, rounds)
     except KeyboardInterrupt:
