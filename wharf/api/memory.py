@@ -12,7 +12,11 @@ benchmark: small requests then peaked about 15 MiB above a fresh server):
   background thread jemalloc then starts allocates from glibc too).
 - jemalloc gives freed pages back over 10 s, and only while it allocates, so a
   server that goes quiet after a transfer keeps them. ``background_thread`` gives
-  them back on a timer, ``dirty_decay_ms`` within a second. jemalloc reads
+  them back on a timer, ``dirty_decay_ms`` within 0.2 s. (Within a second, the
+  small requests that followed a 1 GiB pull in issue 5's benchmark started with
+  about 13 MiB of granian's freed buffers still mapped; at 0.2 s they did not, 16
+  concurrent pushes peaked at 116 MiB instead of 131, and pulls and pushes ran as
+  fast.) jemalloc reads
   ``_RJEM_MALLOC_CONF`` (tikv-jemallocator's prefix) once, when granian's library
   loads, and stops its background thread in a forked child: ``--workers N``
   workers get the shorter decay alone.
@@ -52,7 +56,7 @@ _log = logging.getLogger(__name__)
 
 #: the environment variable granian's jemalloc reads its options from (``strings`` on the library shows it)
 JEMALLOC_ENV: Final = "_RJEM_MALLOC_CONF"
-JEMALLOC_CONF: Final = "background_thread:true,dirty_decay_ms:1000"
+JEMALLOC_CONF: Final = "background_thread:true,dirty_decay_ms:200"
 #: the module whose loading starts granian's jemalloc
 _GRANIAN_LIBRARY: Final = "granian._granian"
 #: ``mallopt`` parameter from glibc's <malloc.h>
