@@ -15,8 +15,8 @@ benchmark: small requests then peaked about 15 MiB above a fresh server):
   them back on a timer, ``dirty_decay_ms`` within 0.2 s. (Within a second, the
   small requests that followed a 1 GiB pull in issue 5's benchmark started with
   about 13 MiB of granian's freed buffers still mapped; at 0.2 s they did not, 16
-  concurrent pushes peaked at 116 MiB instead of 131, and pulls and pushes ran as
-  fast.) jemalloc reads
+  concurrent pushes peaked at 116-126 MiB instead of 131-137, and pulls and pushes
+  ran as fast.) jemalloc reads
   ``_RJEM_MALLOC_CONF`` (tikv-jemallocator's prefix) once, when granian's library
   loads, and stops its background thread in a forked child: ``--workers N``
   workers get the shorter decay alone.
