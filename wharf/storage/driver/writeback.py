@@ -180,15 +180,21 @@ class Tails:
 
 
 def _settle(tail: _Tail) -> None:
-    """Wait for a tail's writeback, drop it, close it; a failure is the finished write's, so only logged."""
+    """Wait for a tail's writeback, drop it, close it.
+
+    Failures are only logged: they belong to a write that finished (and was published)
+    before, and must not fail the commit of the write whose ``keep`` settled it.
+    """
     try:
         if tail.end > tail.start:
             _sync(tail.fd, tail.start, tail.end, _WAIT_BEFORE | _WRITE | _WAIT_AFTER)
             os.posix_fadvise(tail.fd, tail.start, tail.end - tail.start, os.POSIX_FADV_DONTNEED)
     except OSError as exc:
         _log.warning("writeback of a finished write failed: %s", exc)
-    finally:
+    try:
         os.close(tail.fd)
+    except OSError as exc:
+        _log.warning("closing a finished write failed: %s", exc)
 
 
 def _close_all(queue: collections.deque[_Tail]) -> None:
