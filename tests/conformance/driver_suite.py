@@ -353,6 +353,24 @@ async def test_move_replaces_destination(driver: StorageDriver) -> None:
     assert await driver.get_content("/dst") == b"new"
 
 
+async def test_move_without_replace_keeps_what_is_there(driver: StorageDriver) -> None:
+    await driver.put_content("/src", b"same bytes")
+    await driver.put_content("/dst", b"stored")
+    await driver.move("/src", "/dst", replace=False)
+    assert await driver.get_content("/dst") == b"stored"
+    assert await driver.get_content("/src") == b"same bytes"  # the caller discards its copy
+    await driver.move("/src", "/new/dst", replace=False)  # nothing there: a plain move
+    assert await driver.get_content("/new/dst") == b"same bytes"
+    with pytest.raises(PathNotFound):
+        await driver.stat("/src")
+
+
+async def test_move_without_replace_of_a_missing_source_is_not_found(driver: StorageDriver) -> None:
+    await driver.put_content("/dst", b"stored")
+    with pytest.raises(PathNotFound):
+        await driver.move("/missing", "/dst", replace=False)
+
+
 async def test_move_directory(driver: StorageDriver) -> None:
     await driver.put_content("/u/dir/a", b"a")
     await driver.put_content("/u/dir/b/c", b"c")

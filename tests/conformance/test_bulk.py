@@ -57,8 +57,8 @@ class Plain:
     async def list(self, path: str) -> list[str]:
         return await self._driver.list(path)
 
-    async def move(self, source: str, dest: str) -> None:
-        await self._driver.move(source, dest)
+    async def move(self, source: str, dest: str, *, replace: bool = True) -> None:
+        await self._driver.move(source, dest, replace=replace)
 
     async def delete(self, path: str) -> None:
         await self._driver.delete(path)

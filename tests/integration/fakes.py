@@ -52,9 +52,9 @@ class FlakyDriver:
         self._enter("list")
         return await self.inner.list(path)
 
-    async def move(self, source: str, dest: str) -> None:
+    async def move(self, source: str, dest: str, *, replace: bool = True) -> None:
         self._enter("move")
-        await self.inner.move(source, dest)
+        await self.inner.move(source, dest, replace=replace)
 
     async def delete(self, path: str) -> None:
         self._enter("delete")

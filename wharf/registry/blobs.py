@@ -70,13 +70,13 @@ class BlobStore:
     async def ingest(self, digest: Digest, *, source: str, size: int) -> BlobDescriptor:
         """Move verified upload data at driver path ``source`` into the store.
 
-        Content addressing makes a concurrent ingest of the same digest harmless:
-        both sources hold the same bytes, and ``move`` replaces atomically.
+        If the store holds the blob already, it stays and so does ``source``, which the
+        caller discards. One driver call: checking first cost every upload a worker-thread
+        hop of its own (issue 5's small uploads). Content addressing makes a concurrent
+        ingest of the same digest harmless: both sources hold the same bytes, and
+        ``move`` replaces atomically.
         """
-        if await self.exists(digest):
-            await self.driver.delete(source)
-        else:
-            await self.driver.move(source, paths.blob_data(digest))
+        await self.driver.move(source, paths.blob_data(digest), replace=False)
         descriptor = BlobDescriptor(digest=digest, size=size, media_type=OCTET_STREAM)
         await self.cache.set(descriptor)
         return descriptor

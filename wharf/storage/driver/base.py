@@ -156,8 +156,12 @@ class StorageDriver(Protocol):
 
     async def list(self, path: str) -> list[str]: ...
 
-    async def move(self, source: str, dest: str) -> None:
-        """Move an object, replacing ``dest``. Atomic where the store allows it."""
+    async def move(self, source: str, dest: str, *, replace: bool = True) -> None:
+        """Move an object, replacing ``dest``. Atomic where the store allows it.
+
+        With ``replace=False`` an object already at ``dest`` stays, and so does ``source``
+        (content-addressed data: the caller removes its own copy).
+        """
         ...
 
     async def delete(self, path: str) -> None:

@@ -274,18 +274,24 @@ class FilesystemDriver:
             names = await self._run(path, full, _list_names)
         return [f"{path}/{name}" for name in names]
 
-    async def move(self, source: str, dest: str) -> None:
+    async def move(self, source: str, dest: str, *, replace: bool = True) -> None:
         full_source, full_dest = self._full(source), self._full(dest)
         await anyio.to_thread.run_sync(
-            self._move, source, full_source, dest, full_dest, limiter=self._limiter
+            self._move, source, full_source, dest, full_dest, replace, limiter=self._limiter
         )
 
-    def _move(self, source: str, full_source: str, dest: str, full_dest: str) -> None:
-        """Both checks and the move in one worker call: every upload ends with a move."""
+    def _move(self, source: str, full_source: str, dest: str, full_dest: str, replace: bool) -> None:
+        """The checks and the move in one worker call: every upload ends with a move.
+
+        A blob the store holds already is not replaced (``replace=False``): renaming over
+        a file makes ext4 write the new one back at once, and the bytes are the same.
+        """
         with _reading(source):
             os.stat(self._confine(full_source, source))
         with _writing(dest):
-            self._confine(full_dest, dest)
+            real_dest = self._confine(full_dest, dest)
+            if not replace and os.path.isfile(real_dest):
+                return
             _move_into(full_dest, full_source)
 
     async def delete(self, path: str) -> None:

@@ -129,9 +129,13 @@ class MemoryDriver:
         start = len(path) + 1
         return sorted({f"{path}/{p[start:].split('/', 1)[0]}" for p in below})
 
-    async def move(self, source: str, dest: str) -> None:
+    async def move(self, source: str, dest: str, *, replace: bool = True) -> None:
         check_path(source, driver=_NAME)
         check_path(dest, driver=_NAME)
+        if not replace and dest in self._objects:
+            if source not in self._objects and not self._below(source):
+                raise PathNotFound(source, driver=_NAME)
+            return
         if obj := self._objects.get(source):
             self._check_writable(dest)
             self._remove(source)
