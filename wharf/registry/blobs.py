@@ -49,13 +49,6 @@ class BlobStore:
         await self.cache.set(descriptor)
         return descriptor
 
-    async def exists(self, digest: Digest) -> bool:
-        try:
-            await self.stat_storage(digest)
-        except BlobUnknown:
-            return False
-        return True
-
     async def get(self, digest: Digest) -> bytes:
         """A small blob's whole content (manifests)."""
         try:
