@@ -7,7 +7,6 @@ import errno
 import gc
 import mmap
 import os
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -105,20 +104,23 @@ async def test_an_appending_writer_drops_what_the_previous_one_left(dropping_fil
     assert path.read_bytes() == b"".join(first + second)
 
 
-def failing_sync(code: int, calls: list[int]) -> Callable[[int, int, int, int], int]:
+def fail_writeback(monkeypatch: pytest.MonkeyPatch, code: int) -> list[int]:
+    """Make every ``sync_file_range`` fail with ``code``; returns the flags of each call made."""
+    calls: list[int] = []
+
     def sync(fd: int, offset: int, length: int, flags: int) -> int:
         calls.append(flags)
         ctypes.set_errno(code)
         return -1
 
-    return sync
+    monkeypatch.setattr(writeback_module, "_sync_file_range", lambda: sync)
+    return calls
 
 
 async def test_a_file_that_cannot_be_written_back_is_written_plainly(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    calls: list[int] = []
-    monkeypatch.setattr(writeback_module, "_sync_file_range", lambda: failing_sync(errno.EINVAL, calls))
+    calls = fail_writeback(monkeypatch, errno.EINVAL)
     driver = FilesystemDriver(tmp_path)
     data = pieces(3 * WINDOW // MiB)
     writer = await driver.writer("/blob")
@@ -133,7 +135,7 @@ async def test_a_failed_writeback_fails_the_write_and_undoes_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     await FilesystemDriver(tmp_path).put_content("/upload/data", b"kept")
-    monkeypatch.setattr(writeback_module, "_sync_file_range", lambda: failing_sync(errno.ENOSPC, []))
+    fail_writeback(monkeypatch, errno.ENOSPC)
     driver = FilesystemDriver(tmp_path)
     writer = await driver.writer("/upload/data", append=True)
     with pytest.raises(StorageFull):
@@ -145,8 +147,7 @@ async def test_a_failed_writeback_fails_the_write_and_undoes_it(
 def test_writes_shorter_than_a_window_are_left_to_the_kernel(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    calls: list[int] = []
-    monkeypatch.setattr(writeback_module, "_sync_file_range", lambda: failing_sync(errno.EIO, calls))
+    calls = fail_writeback(monkeypatch, errno.EIO)
     fd = os.open(tmp_path / "small", os.O_WRONLY | os.O_CREAT)
     try:
         tracker = Writeback(fd, start=0)
@@ -198,8 +199,7 @@ async def test_short_writes_stay_cached_and_keep_no_descriptor(dropping_filesyst
 async def test_a_finished_write_that_cannot_be_written_back_is_not_published(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    calls: list[int] = []
-    monkeypatch.setattr(writeback_module, "_sync_file_range", lambda: failing_sync(errno.EIO, calls))
+    calls = fail_writeback(monkeypatch, errno.EIO)
     driver = FilesystemDriver(tmp_path)
     writer = await driver.writer("/blob")
     await writer.write(b"x" * LONG)  # shorter than a window: nothing handed over until it ends

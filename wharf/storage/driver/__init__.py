@@ -51,8 +51,8 @@ __all__ = [
     "StorageFull",
     "delete_all",
     "files_under",
-    "read_all",
     "put_all",
+    "read_all",
     "stat_all",
     "walk",
 ]

@@ -77,7 +77,8 @@ class Writeback:
         self._tails = tails
         self._finished = False
         # Bytes below ``start`` were written by an earlier writer (an upload's previous PATCH),
-        # which left its last windows in the cache: this one drops them with its own.
+        # which left its last windows in the cache, or to ``Tails`` if it was a long one: this
+        # one drops them with its own either way (dropping twice costs nothing).
         self._dropped = max(0, start - BEHIND - 2 * WINDOW)
 
     def wrote(self, end: int) -> None:
