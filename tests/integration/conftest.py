@@ -15,9 +15,9 @@ from typing import Any
 
 import httpx
 import pytest
-from starlette.types import ASGIApp, Message
 
 from wharf.api.app import create_app
+from wharf.api.messages import ASGIApp, Message
 from wharf.config import parse_config
 from wharf.registry.factory import driver_for
 from wharf.storage.driver import StorageDriver

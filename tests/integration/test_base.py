@@ -29,6 +29,12 @@ async def test_v2_without_the_slash_reaches_the_same_endpoint(client: httpx.Asyn
     assert response.json() == {}
 
 
+async def test_a_slash_redirect_keeps_the_query(client: httpx.AsyncClient) -> None:
+    response = await client.get("/v2/_catalog/?n=1&last=a%2Fb")
+    assert response.status_code == 307
+    assert response.headers["location"] == "/v2/_catalog?n=1&last=a%2Fb"
+
+
 async def test_writes_to_v2_are_unsupported(client: httpx.AsyncClient) -> None:
     for method in ("POST", "PUT", "DELETE", "PATCH"):
         response = await client.request(method, "/v2/")

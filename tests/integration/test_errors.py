@@ -9,12 +9,12 @@ from typing import Any
 
 import httpx
 import pytest
-from starlette.types import Message
 
 from tests.helpers import Blob, error_codes, image_manifest, push_blob, push_image, random_blob, sha256
 from tests.integration.conftest import ClientFactory, config_for, lifespan
 from tests.integration.fakes import FlakyDriver
 from wharf.api.app import create_app
+from wharf.api.messages import Message
 from wharf.config import parse_config
 from wharf.registry.factory import driver_for
 from wharf.storage.driver import StorageDriver

@@ -9,8 +9,8 @@ health checks fail, and writes one access-log line per request.
 
 It is written out here instead of stacking Starlette's application, router and
 middleware: those layers wrap every request and every ``send`` in several
-coroutines, and were about a quarter of the CPU time of a small request. The
-handlers still take Starlette's ``Request`` and return its responses.
+coroutines, and were about a quarter of the CPU time of a small request.
+Handlers take and return ``wharf.api.messages``' ``Request`` and ``Response``.
 """
 
 from __future__ import annotations
@@ -20,14 +20,12 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-
-from starlette.datastructures import URL, State
-from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
-from starlette.types import Message, Receive, Scope, Send
+from types import SimpleNamespace
+from urllib.parse import quote
 
 from wharf.api import memory
-from wharf.api.responses import API_VERSION_HEADER, StreamedBody, error_for, error_response
+from wharf.api.messages import Message, Receive, Request, Response, Scope, Send
+from wharf.api.responses import API_VERSION_HEADER, error_for, error_response
 from wharf.api.routes import Found, NoEndpoint, Route, find, matches_any, routes
 from wharf.config import Config
 from wharf.errors import Unavailable
@@ -124,7 +122,7 @@ class RegistryApp:
         headers: list[tuple[str, str]],
         access_log: bool,
     ) -> None:
-        self.state = State()
+        self.state = SimpleNamespace()
         self._routes = table
         self._health_path = health_path
         self._lifespan = lifespan
@@ -158,11 +156,7 @@ class RegistryApp:
         response.raw_headers.extend(self._headers)
         sent = 0
         try:
-            if isinstance(response, StreamedBody):
-                sent = await response.stream(receive, send)
-            else:
-                await response(scope, receive, send)
-                sent = len(response.body)
+            sent = await response.send(receive, send)
         except Exception:
             # Too late for an error response: the status line is out. The server drops
             # the connection, so the client sees a short body, not a complete wrong one.
@@ -190,14 +184,17 @@ class RegistryApp:
         return await found.handler(request)
 
     def _slash_redirect(self, scope: Scope) -> Response | None:
-        """``/v2`` → ``/v2/`` (and the reverse), as distribution's router and Starlette's do."""
+        """``/v2`` → ``/v2/`` (and the reverse), as distribution's router does: a 307 to the path
+        (relative, which stays right behind a proxy) with the query kept."""
         path: str = scope["path"]
         if path == "/":
             return None
         other = path.rstrip("/") if path.endswith("/") else f"{path}/"
         if not matches_any(self._routes, other):
             return None
-        return RedirectResponse(str(URL(scope={**scope, "path": other})))
+        query: bytes = scope.get("query_string", b"")
+        location = quote(other) + (f"?{query.decode('latin-1')}" if query else "")
+        return Response(status_code=307, headers={"location": location})
 
     async def _run_lifespan(self, receive: Receive, send: Send) -> None:
         """ASGI lifespan: start-up and shut-down of what runs beside the requests."""

@@ -5,10 +5,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from starlette.requests import Request
-from starlette.responses import Response
-
 from wharf.api import params
+from wharf.api.messages import Request, Response
 from wharf.api.responses import StreamedBody
 from wharf.errors import RangeInvalid
 from wharf.registry.mediatypes import OCTET_STREAM

@@ -5,10 +5,8 @@ from __future__ import annotations
 import bisect
 from urllib.parse import urlencode
 
-from starlette.requests import Request
-from starlette.responses import Response
-
 from wharf.api import params
+from wharf.api.messages import Request, Response
 from wharf.api.responses import json_response
 from wharf.digest import Digest
 from wharf.errors import ManifestUnknown
@@ -46,7 +44,7 @@ def _slice(items: list[str], page: params.Page) -> tuple[list[str], bool]:
 
 def _link(request: Request, last: str, n: int | None) -> dict[str, str]:
     query = urlencode({"last": last, **({"n": n} if n is not None else {})})
-    return {"link": f'<{request.url.path}?{query}>; rel="next"'}
+    return {"link": f'<{request.path}?{query}>; rel="next"'}
 
 
 async def list_referrers(request: Request) -> Response:

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from starlette.requests import Request
-from starlette.responses import Response
-
 from wharf.api import params
+from wharf.api.messages import Request, Response
 from wharf.api.responses import url_for
 from wharf.reference import Tag
 

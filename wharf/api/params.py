@@ -6,8 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
-from starlette.requests import ClientDisconnect, Request
-
+from wharf.api.messages import ClientDisconnect, Request
 from wharf.digest import ALGORITHMS, Digest
 from wharf.errors import (
     BlobUploadInvalid,

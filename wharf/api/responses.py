@@ -8,10 +8,7 @@ import logging
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.types import Receive, Scope, Send
-
+from wharf.api.messages import Receive, Request, Response, Send
 from wharf.errors import InsufficientStorage, RegistryError
 from wharf.storage.driver import StorageFull
 
@@ -50,9 +47,9 @@ def error_for(request: Request, exc: Exception) -> Response:
     if isinstance(exc, RegistryError):
         return error_response([exc])
     if isinstance(exc, StorageFull):
-        _log.error("storage full serving %s %s: %s", request.method, request.url.path, exc)
-        return error_response([InsufficientStorage(str(request.url.path))])
-    _log.error("unhandled error serving %s %s", request.method, request.url.path, exc_info=exc)
+        _log.error("storage full serving %s %s: %s", request.method, request.path, exc)
+        return error_response([InsufficientStorage(request.path)])
+    _log.error("unhandled error serving %s %s", request.method, request.path, exc_info=exc)
     return error_response([RegistryError("internal server error")])
 
 
@@ -77,13 +74,15 @@ def url_for(request: Request, path: str) -> str:
         return f"{settings.host}{full}"
     # As distribution does behind a proxy: the first X-Forwarded-Host (each proxy appends its own).
     forwarded_host = request.headers.get("x-forwarded-host", "").split(",", 1)[0].strip()
-    host = forwarded_host or request.headers.get("host") or f"{request.url.hostname}:{request.url.port}"
-    scheme = request.headers.get("x-forwarded-proto") or request.url.scheme
+    host = forwarded_host or request.headers.get("host") or request.server_authority
+    scheme = request.headers.get("x-forwarded-proto") or request.scheme
     return f"{scheme}://{host}{full}"
 
 
 class StreamedBody(Response):
     """A response whose body is an async iterator's chunks (a blob's bytes), closed when sent.
+
+    Its headers state the length: nothing is added for the empty ``body``.
 
     Starlette's ``StreamingResponse`` sends from a task group that it cancels when the
     client goes away (granian speaks ASGI 2.3, whose ``send`` does not fail on a closed
@@ -93,6 +92,8 @@ class StreamedBody(Response):
     between chunks: nothing holding a chunk is ever cancelled.
     """
 
+    __slots__ = ("_chunks",)
+
     def __init__(
         self,
         chunks: AsyncIterator[bytes],
@@ -101,13 +102,13 @@ class StreamedBody(Response):
         headers: Mapping[str, str],
         media_type: str,
     ) -> None:
-        super().__init__(None, status_code=status_code, headers=headers, media_type=media_type)
+        super().__init__(status_code=status_code, headers=headers, media_type=media_type)
         self._chunks = chunks
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await self.stream(receive, send)
+    def _has_length(self) -> bool:
+        return False
 
-    async def stream(self, receive: Receive, send: Send) -> int:
+    async def send(self, receive: Receive, send: Send) -> int:
         """Send the response; returns the body bytes sent (fewer if the client went away)."""
         sent = 0
         try:

@@ -19,10 +19,8 @@ import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
-from starlette.requests import Request
-from starlette.responses import Response
-
 from wharf.api import blobs, listings, manifests, system, uploads
+from wharf.api.messages import Request, Response
 from wharf.errors import Unsupported
 
 __all__ = ["Found", "MethodNotAllowed", "NoEndpoint", "Route", "find", "matches_any", "routes"]

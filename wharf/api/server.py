@@ -22,10 +22,10 @@ from granian.constants import HTTPModes, Interfaces, Loops
 from granian.http import HTTP1Settings
 from granian.server import Server
 from granian.server.embed import Server as EmbeddedServer
-from starlette.types import ASGIApp
 
 from wharf.api import memory
 from wharf.api.app import create_app
+from wharf.api.messages import ASGIApp
 from wharf.config import Config, load_config
 from wharf.log import SERVER_LOGGER, configure_logging
 

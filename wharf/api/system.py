@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from starlette.requests import Request
-from starlette.responses import Response
-
+from wharf.api.messages import Request, Response
 from wharf.api.responses import json_response
 
 __all__ = ["api_version", "health"]

@@ -22,10 +22,10 @@ from typing import Any
 
 import httpx
 import pytest
-from starlette.types import ASGIApp, Message
 
 from tests.integration.conftest import config_for, lifespan
 from wharf.api.app import create_app
+from wharf.api.messages import ASGIApp, Message
 from wharf.config import parse_config
 
 V2 = Path("docker/registry/v2")

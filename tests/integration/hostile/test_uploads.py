@@ -13,12 +13,12 @@ from pathlib import Path
 
 import httpx
 import pytest
-from starlette.types import ASGIApp, Message
 
 from tests.integration.conftest import ClientFactory
 from tests.integration.hostile.conftest import assert_error, nothing_written
 from tests.integration.oci.support import digest_of, with_query
 from wharf.api import params
+from wharf.api.messages import ASGIApp, Message
 
 OCTET = {"content-type": "application/octet-stream"}
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 
-from starlette.types import Message
-
+from wharf.api.messages import Message
 from wharf.api.responses import StreamedBody
 
 CHUNK = b"x" * 1024
@@ -54,7 +53,7 @@ async def test_every_chunk_is_sent_then_the_end_and_the_source_is_closed() -> No
     async def send(message: Message) -> None:
         sent.append(message)
 
-    assert await _response(chunks).stream(receive, send) == 3 * len(CHUNK)
+    assert await _response(chunks).send(receive, send) == 3 * len(CHUNK)
     assert sent[0]["type"] == "http.response.start" and sent[0]["status"] == 200
     assert (b"content-length", str(3 * len(CHUNK)).encode()) in sent[0]["headers"]
     assert [m["body"] for m in sent[1:]] == [CHUNK, CHUNK, CHUNK, b""]
@@ -80,7 +79,7 @@ async def test_a_client_that_goes_away_stops_the_stream_and_closes_the_source() 
                 gone.set()
         await asyncio.sleep(0)
 
-    sent = await _response(chunks).stream(receive, send)
+    sent = await _response(chunks).send(receive, send)
     assert sent < 1000 * len(CHUNK)
     assert chunks.pulled < 10
     assert chunks.closed
@@ -95,7 +94,7 @@ async def test_a_receive_that_fails_counts_as_the_client_gone() -> None:
     async def send(message: Message) -> None:
         await asyncio.sleep(0)
 
-    assert await _response(chunks).stream(receive, send) < 1000 * len(CHUNK)
+    assert await _response(chunks).send(receive, send) < 1000 * len(CHUNK)
     assert chunks.closed
 
 
@@ -114,5 +113,5 @@ async def test_a_request_body_is_read_past_before_the_disconnect_counts() -> Non
         sent.append(message)
         await asyncio.sleep(0)
 
-    assert await _response(chunks).stream(receive, send) == 5 * len(CHUNK)
+    assert await _response(chunks).send(receive, send) == 5 * len(CHUNK)
     assert sent[-1] == {"type": "http.response.body", "body": b"", "more_body": False}
