@@ -54,7 +54,6 @@ from contextlib import asynccontextmanager, contextmanager
 from typing import TypeVar, TypeVarTuple
 
 import anyio
-import anyio.to_thread
 
 from wharf.storage.driver.base import (
     FileInfo,
@@ -66,6 +65,7 @@ from wharf.storage.driver.base import (
     StorageFull,
     check_path,
 )
+from wharf.storage.driver.threads import Threads
 from wharf.storage.driver.writeback import Tails, Writeback
 
 __all__ = ["CHUNK_SIZE", "TEMP_PREFIX", "FilesystemDriver"]
@@ -97,7 +97,7 @@ class FilesystemDriver:
         self._root = os.path.realpath(os.fspath(root))
         #: what every real path under the root starts with
         self._prefix = self._root.rstrip("/") + "/"
-        self._limiter = anyio.CapacityLimiter(max_threads)
+        self._threads = Threads(max_threads, name="wharf-storage")
         self._tails = Tails()
 
     @property
@@ -122,7 +122,7 @@ class FilesystemDriver:
         """Many small files in one worker thread (``BulkWriter``), in order, each as ``put_content``."""
         targets = [(path, self._full(path), data) for path, data in contents.items()]
         if targets:
-            await anyio.to_thread.run_sync(self._put_many, targets, limiter=self._limiter)
+            await self._threads.run(self._put_many, targets)
 
     def _put_many(self, targets: list[tuple[str, str, bytes]]) -> None:
         for path, full, data in targets:
@@ -145,14 +145,14 @@ class FilesystemDriver:
         with _writing(path):
             if append:
                 fd, size = await self._run(path, full, _open_append)
-                return _LocalWriter(self._limiter, self._tails, path, full, fd, temp=None, size=size)
+                return _LocalWriter(self._threads, self._tails, path, full, fd, temp=None, size=size)
             temp, fd = await self._run(path, full, _open_temp)
-            return _LocalWriter(self._limiter, self._tails, path, full, fd, temp=temp, size=0)
+            return _LocalWriter(self._threads, self._tails, path, full, fd, temp=temp, size=0)
 
     async def get_contents(self, paths: Sequence[str]) -> list[bytes | None]:
         """Many small files in one worker thread (``BulkReader``); None for a missing one."""
         targets = [(path, self._full(path)) for path in paths]
-        return await anyio.to_thread.run_sync(self._read_many, targets, limiter=self._limiter)
+        return await self._threads.run(self._read_many, targets)
 
     def _read_many(self, targets: list[tuple[str, str]]) -> list[bytes | None]:
         found: list[bytes | None] = []
@@ -216,9 +216,7 @@ class FilesystemDriver:
         targets = sorted((self._full(path), path) for path in paths)  # neighbours share a parent
         size = max(-(-len(targets) // _DELETE_THREADS), 1)
         shares = [targets[start : start + size] for start in range(0, len(targets), size)]
-        freed = await asyncio.gather(
-            *(anyio.to_thread.run_sync(self._delete_many, share, limiter=self._limiter) for share in shares)
-        )
+        freed = await asyncio.gather(*(self._threads.run(self._delete_many, share) for share in shares))
         return sum(freed)
 
     def _delete_many(self, targets: list[tuple[str, str]]) -> int:
@@ -256,7 +254,7 @@ class FilesystemDriver:
     async def stat_all(self, paths: Sequence[str]) -> list[FileInfo | None]:
         """Many ``stat`` in one worker thread (``BulkStatter``); None for a missing path."""
         targets = [(path, self._full(path)) for path in paths]
-        return await anyio.to_thread.run_sync(self._stat_many, targets, limiter=self._limiter)
+        return await self._threads.run(self._stat_many, targets)
 
     def _stat_many(self, targets: list[tuple[str, str]]) -> list[FileInfo | None]:
         found: list[FileInfo | None] = []
@@ -276,9 +274,7 @@ class FilesystemDriver:
 
     async def move(self, source: str, dest: str, *, replace: bool = True) -> None:
         full_source, full_dest = self._full(source), self._full(dest)
-        await anyio.to_thread.run_sync(
-            self._move, source, full_source, dest, full_dest, replace, limiter=self._limiter
-        )
+        await self._threads.run(self._move, source, full_source, dest, full_dest, replace)
 
     def _move(self, source: str, full_source: str, dest: str, full_dest: str, replace: bool) -> None:
         """The checks and the move in one worker call: every upload ends with a move.
@@ -320,7 +316,7 @@ class FilesystemDriver:
             self._confine(full, path)
             return func(full, *args)
 
-        return await anyio.to_thread.run_sync(confined, limiter=self._limiter)
+        return await self._threads.run(confined)
 
     async def _stream(
         self, path: str, full: str, offset: int, length: int | None
@@ -351,9 +347,7 @@ class FilesystemDriver:
 
     def _read_ahead(self, file: io.FileIO, offset: int, end: int) -> asyncio.Task[bytes]:
         size = min(CHUNK_SIZE, end - offset)
-        return asyncio.ensure_future(
-            anyio.to_thread.run_sync(os.pread, file.fileno(), size, offset, limiter=self._limiter)
-        )
+        return asyncio.ensure_future(self._threads.run(os.pread, file.fileno(), size, offset))
 
 
 class _LocalWriter:
@@ -361,7 +355,7 @@ class _LocalWriter:
 
     def __init__(
         self,
-        limiter: anyio.CapacityLimiter,
+        threads: Threads,
         tails: Tails,
         path: str,
         full: str,
@@ -370,7 +364,7 @@ class _LocalWriter:
         temp: str | None,
         size: int,
     ) -> None:
-        self._limiter = limiter
+        self._threads = threads
         self._path = path
         self._full = full
         self._fd = fd
@@ -400,7 +394,7 @@ class _LocalWriter:
             await self._run(self._discard)
 
     async def _run(self, func: Callable[[*_Ts], None], *args: *_Ts) -> None:
-        await anyio.to_thread.run_sync(func, *args, limiter=self._limiter)
+        await self._threads.run(func, *args)
 
     def _check_open(self) -> None:
         if self._done:
