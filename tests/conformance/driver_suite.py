@@ -281,6 +281,31 @@ async def test_writer_observer_sees_each_write_in_order(driver: StorageDriver) -
     assert await driver.get_content("/up/data") == b"".join(seen) + b"unobserved"
 
 
+@pytest.mark.parametrize("append", [False, True])
+async def test_writer_commit_writes_a_last_piece_first(driver: StorageDriver, append: bool) -> None:
+    seen: list[bytes] = []
+    writer = await driver.writer("/up/data", append=append)
+    await writer.write(b"a" * MiB, observe=seen.append)
+    await writer.commit(b"last", observe=seen.append)
+    assert seen == [b"a" * MiB, b"last"]
+    assert writer.size == MiB + 4
+    assert await driver.get_content("/up/data") == b"a" * MiB + b"last"
+
+
+async def test_writer_commit_of_a_refused_last_piece_commits_nothing(driver: StorageDriver) -> None:
+    await driver.put_content("/up/data", b"abc")
+
+    def refuse(data: bytes) -> None:
+        raise ValueError("no")
+
+    writer = await driver.writer("/up/data", append=True)
+    await writer.write(b"def")
+    with pytest.raises(ValueError):
+        await writer.commit(b"ghi", observe=refuse)
+    await writer.cancel()
+    assert await driver.get_content("/up/data") == b"abc"
+
+
 async def test_writer_observer_that_fails_fails_the_write(driver: StorageDriver) -> None:
     await driver.put_content("/up/data", b"abc")
 

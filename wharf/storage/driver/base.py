@@ -113,8 +113,12 @@ class FileWriter(Protocol):
         """
         ...
 
-    async def commit(self) -> None:
-        """Make everything written durable and visible at the path."""
+    async def commit(self, data: bytes = b"", *, observe: Callable[[bytes], None] | None = None) -> None:
+        """Write ``data`` as ``write`` does, then make everything written visible at the path.
+
+        The last piece comes with the commit so a driver that works in worker threads
+        writes a small object with one hop fewer (issue 5's small uploads).
+        """
         ...
 
     async def cancel(self) -> None:

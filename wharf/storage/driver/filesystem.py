@@ -384,10 +384,10 @@ class _LocalWriter:
         with _writing(self._path):
             await self._run(self._write, data, observe)
 
-    async def commit(self) -> None:
+    async def commit(self, data: bytes = b"", *, observe: Callable[[bytes], None] | None = None) -> None:
         self._check_open()
         with _writing(self._path):
-            await self._run(self._commit)
+            await self._run(self._commit, data, observe)
 
     async def cancel(self) -> None:
         if not self._done:
@@ -413,7 +413,9 @@ class _LocalWriter:
             self._discard()
             raise
 
-    def _commit(self) -> None:
+    def _commit(self, data: bytes, observe: Callable[[bytes], None] | None) -> None:
+        if data:
+            self._write(data, observe)  # discards everything if it fails
         try:
             self._writeback.finish(self._size)
             if self._temp is not None:

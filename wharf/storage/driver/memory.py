@@ -209,7 +209,9 @@ class _MemoryWriter:
             await anyio.to_thread.run_sync(observe, data)
         self._buffer += data
 
-    async def commit(self) -> None:
+    async def commit(self, data: bytes = b"", *, observe: Callable[[bytes], None] | None = None) -> None:
+        if data:
+            await self.write(data, observe=observe)
         self._check_open()
         self._done = True
         self._driver._put(self._path, bytes(self._buffer))
