@@ -183,6 +183,56 @@ def test_confinement_resolves_as_realpath_does(root: Path, outside: Path, relati
     assert filesystem._resolve(full) == os.path.realpath(full)
 
 
+@pytest.mark.parametrize(
+    "relative",
+    [
+        "d/e/new",
+        "d/new/deeper/still",
+        "in/e/new",
+        "chain/e/new/x",
+        "relative/new",
+        "out/new",
+        "out/new/x",
+        "dangling",
+        "dangling/x",
+        "dangling-in",
+        "dangling-in/x",
+        "loop/x",
+        "d/e/f-link",
+    ],
+)
+async def test_a_write_goes_where_realpath_says_or_is_refused(
+    driver: FilesystemDriver, root: Path, outside: Path, relative: str
+) -> None:
+    _tree(root, outside)
+    before = sorted(os.listdir(outside))
+    real = os.path.realpath(root / relative)
+    if not real.startswith(f"{root}/"):
+        with pytest.raises(InvalidPath):
+            await driver.put_content(f"/{relative}", b"new")
+        with pytest.raises(InvalidPath):
+            await driver.put_contents({"/d/fine": b"x", f"/{relative}": b"new"})
+        assert sorted(os.listdir(outside)) == before
+        return
+    try:
+        await driver.put_content(f"/{relative}", b"new")
+    except StorageError:
+        assert relative in ("loop/x", "dangling-in/x")  # a link that is no directory is in the way
+        return
+    assert (root / relative).read_bytes() == b"new"  # a link there is replaced, as a rename does
+    assert sorted(os.listdir(outside)) == before
+
+
+async def test_a_bulk_stat_finds_missing_paths_and_refuses_what_resolves_outside(
+    driver: FilesystemDriver, root: Path, outside: Path
+) -> None:
+    _tree(root, outside)
+    found = await driver.stat_all(["/d/e/f", "/d/e/missing", "/nowhere/at/all", "/in/e/f", "/dangling"])
+    assert [info.size if info else None for info in found] == [1, None, None, 1, None]
+    with pytest.raises(InvalidPath):
+        await driver.stat_all(["/out/secret"])
+
+
 async def test_symlink_within_the_root_is_followed(driver: FilesystemDriver, root: Path) -> None:
     await driver.put_content("/real/file", b"inside")
     (root / "alias").symlink_to(root / "real", target_is_directory=True)
