@@ -131,8 +131,9 @@ class FilesystemDriver:
                 self._make_parent(full, path)
                 _put_file(full, data)
 
-    def _make_parent(self, full: str, path: str) -> None:
-        """Check that the file ``full`` would lie under the root, making its missing parents.
+    def _make_parent(self, full: str, path: str) -> os.stat_result | None:
+        """Check that the file ``full`` would lie under the root, making its missing parents;
+        what is at ``full`` now (a link is followed), or None.
 
         What ``_confine`` and ``makedirs`` do, in fewer system calls for the usual
         write of a new file (a tag push writes four, three in new directories):
@@ -158,7 +159,8 @@ class FilesystemDriver:
         try:
             # The name right below what exists: a symbolic link there (to a file or, dangling,
             # to where a directory would be made) decides where the write goes.
-            if _is_link(os.path.basename(missing[-1] if missing else full), fd):
+            found = _lstat(os.path.basename(missing[-1] if missing else full), fd)
+            if found is not None and stat.S_ISLNK(found.st_mode):
                 return self._make_parent_slowly(full, path)
             real = os.path.join(_opened_path(fd, probe), *(os.path.basename(d) for d in reversed(missing)))
         finally:
@@ -170,10 +172,15 @@ class FilesystemDriver:
                 os.mkdir(directory)
             except FileExistsError:
                 pass  # made meanwhile by another writer
+        return None if missing else found
 
-    def _make_parent_slowly(self, full: str, path: str) -> None:
-        self._confine(full, path)
+    def _make_parent_slowly(self, full: str, path: str) -> os.stat_result | None:
+        real = self._confine(full, path)
         os.makedirs(os.path.dirname(full), exist_ok=True)
+        try:
+            return os.stat(real)
+        except FileNotFoundError:
+            return None
 
     async def reader(
         self, path: str, *, offset: int = 0, length: int | None = None
@@ -189,7 +196,7 @@ class FilesystemDriver:
         full = self._full(path)
         with _writing(path):
             if append:
-                fd, size = await self._run(path, full, _open_append)
+                fd, size = await self._threads.run(self._open_append, path, full)
                 return _LocalWriter(self._threads, self._tails, path, full, fd, temp=None, size=size)
             temp, fd = await self._run(path, full, _open_temp)
             return _LocalWriter(self._threads, self._tails, path, full, fd, temp=temp, size=0)
@@ -224,6 +231,23 @@ class FilesystemDriver:
         finally:
             os.close(fd)
 
+    def _open_append(self, path: str, full: str) -> tuple[int, int]:
+        """A descriptor appending to ``full`` (created if missing) and the size it has now."""
+        self._make_parent(full, path)
+        fd = os.open(full, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o666)
+        return fd, os.fstat(fd).st_size
+
+    def _open_confined(self, path: str, full: str) -> int:
+        """``full`` opened read-only if it lies under the root, checked on the opened file.
+
+        ``O_NONBLOCK``: opening a FIFO someone left there must not wait for a writer.
+        """
+        fd = os.open(full, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK | os.O_NOCTTY)
+        if not self._inside(_opened_path(fd, full)):
+            os.close(fd)
+            raise InvalidPath(path, driver=_NAME, reason="resolves outside the root")
+        return fd
+
     def _inside(self, real: str) -> bool:
         """Whether the real path ``real`` is the root or lies under it."""
         return real == self._root or real.startswith(self._prefix)
@@ -236,7 +260,7 @@ class FilesystemDriver:
         """
         full = self._full(path)
         with _reading(path):
-            fd = await self._run(path, full, _open_for_lock)
+            fd = await self._threads.run(self._open_confined, path, full)
         try:
             while not _try_lock(fd):
                 await anyio.sleep(_LOCK_POLL)
@@ -343,12 +367,12 @@ class FilesystemDriver:
         a file makes ext4 write the new one back at once, and the bytes are the same.
         """
         with _reading(source):
-            os.stat(self._confine(full_source, source))
+            self._stat_confined(source, full_source)
         with _writing(dest):
-            real_dest = self._confine(full_dest, dest)
-            if not replace and os.path.isfile(real_dest):
+            there = self._make_parent(full_dest, dest)
+            if not replace and there is not None and stat.S_ISREG(there.st_mode):
                 return
-            _move_into(full_dest, full_source)
+            os.replace(full_source, full_dest)
 
     async def delete(self, path: str) -> None:
         full = self._full(path)
@@ -570,13 +594,6 @@ _temp_names = _TempNames()
 os.register_at_fork(after_in_child=_temp_names.reset)
 
 
-def _open_append(full: str) -> tuple[int, int]:
-    """A descriptor appending to ``full`` (created if missing) and the size it has now."""
-    os.makedirs(os.path.dirname(full), exist_ok=True)
-    fd = os.open(full, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o666)
-    return fd, os.fstat(fd).st_size
-
-
 def _open_at(full: str, offset: int, path: str) -> io.FileIO:
     file = io.FileIO(full, "rb")  # closed by the reader's stream
     try:
@@ -588,10 +605,6 @@ def _open_at(full: str, offset: int, path: str) -> io.FileIO:
         file.close()
         raise
     return file
-
-
-def _open_for_lock(full: str) -> int:
-    return os.open(full, os.O_RDONLY | os.O_CLOEXEC)
 
 
 def _try_lock(fd: int) -> bool:
@@ -728,12 +741,12 @@ def _resolve(full: str) -> str:
     return os.path.join(real, *reversed(missing)) if missing else real
 
 
-def _is_link(name: str, directory_fd: int) -> bool:
-    """Whether ``name`` in the directory is a symbolic link; False if there is no such name."""
+def _lstat(name: str, directory_fd: int) -> os.stat_result | None:
+    """``name`` in the directory, a symbolic link itself rather than what it names; None if missing."""
     try:
-        return stat.S_ISLNK(os.stat(name, dir_fd=directory_fd, follow_symlinks=False).st_mode)
+        return os.stat(name, dir_fd=directory_fd, follow_symlinks=False)
     except FileNotFoundError:
-        return False
+        return None
 
 
 def _is_name(name: str, directory_fd: int) -> bool:
@@ -792,11 +805,6 @@ def _listable(name: str) -> bool:
 #: one component of a driver path (``check_path``'s grammar), checked on its own because walks meet many
 _COMPONENT = re.compile(r"[A-Za-z0-9._-]+")
 _DOTS = frozenset({".", ".."})
-
-
-def _move_into(full_dest: str, real_source: str) -> None:
-    os.makedirs(os.path.dirname(full_dest), exist_ok=True)
-    os.replace(real_source, full_dest)
 
 
 def _delete_tree(full: str) -> None:
