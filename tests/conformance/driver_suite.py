@@ -292,7 +292,8 @@ async def test_writer_commit_writes_a_last_piece_first(driver: StorageDriver, ap
     assert await driver.get_content("/up/data") == b"a" * MiB + b"last"
 
 
-async def test_writer_commit_of_a_refused_last_piece_commits_nothing(driver: StorageDriver) -> None:
+@pytest.mark.parametrize("call", ["write", "commit"])
+async def test_writer_observer_that_fails_fails_the_write(driver: StorageDriver, call: str) -> None:
     await driver.put_content("/up/data", b"abc")
 
     def refuse(data: bytes) -> None:
@@ -301,21 +302,7 @@ async def test_writer_commit_of_a_refused_last_piece_commits_nothing(driver: Sto
     writer = await driver.writer("/up/data", append=True)
     await writer.write(b"def")
     with pytest.raises(ValueError):
-        await writer.commit(b"ghi", observe=refuse)
-    await writer.cancel()
-    assert await driver.get_content("/up/data") == b"abc"
-
-
-async def test_writer_observer_that_fails_fails_the_write(driver: StorageDriver) -> None:
-    await driver.put_content("/up/data", b"abc")
-
-    def refuse(data: bytes) -> None:
-        raise ValueError("no")
-
-    writer = await driver.writer("/up/data", append=True)
-    await writer.write(b"def")
-    with pytest.raises(ValueError):
-        await writer.write(b"ghi", observe=refuse)
+        await getattr(writer, call)(b"ghi", observe=refuse)  # a commit with a last piece commits nothing
     await writer.cancel()
     assert await driver.get_content("/up/data") == b"abc"
 
