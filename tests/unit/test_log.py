@@ -12,10 +12,12 @@ from typing import Any
 
 import pytest
 
+from wharf import log as wharf_log
 from wharf.config import parse_config
 from wharf.log import (
     ACCESS_LOGGER,
     BATCH_INTERVAL,
+    BATCH_LINES,
     LOGGER,
     JsonFormatter,
     TextFormatter,
@@ -270,6 +272,22 @@ def test_batched_lines_are_written_together_soon_and_in_order() -> None:
         ]
     finally:
         handler.close()
+
+
+def test_a_full_batch_is_written_before_its_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(wharf_log, "BATCH_INTERVAL", 60.0)
+    stream, handler = batched()
+    log = logging.getLogger(f"{LOGGER}.test")
+    try:
+        for i in range(BATCH_LINES + 1):  # the first starts the writer, which then waits a minute
+            log.info("line %d", i)
+        deadline = time.monotonic() + 5
+        while len(lines(stream)) < BATCH_LINES and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert len(lines(stream)) >= BATCH_LINES
+    finally:
+        handler.close()
+    assert len(lines(stream)) == BATCH_LINES + 1
 
 
 def test_a_warning_is_written_at_once_with_the_lines_before_it() -> None:
