@@ -6,7 +6,8 @@ thread (at most ``max_threads`` at once), never on the event loop.
 
 - Paths are checked twice: ``check_path`` before anything touches the disk,
   then, in the worker, the resolved path (symlinks followed) must still lie
-  under the root, else ``InvalidPath``.
+  under the root, else ``InvalidPath``. A write resolves the directory it
+  writes into; a symbolic link at the file itself is resolved as before.
 - ``put_content`` and a non-appending ``FileWriter`` write a temporary file
   (``.tmp-<token>-<n>``) beside the target and ``os.replace`` it into place: a
   reader sees the old object or the whole new one, and a process killed
