@@ -319,7 +319,7 @@ class FilesystemDriver:
     async def stat(self, path: str) -> FileInfo:
         full = self._full(path)
         with _reading(path):
-            return _file_info(path, await self._run(path, full, os.stat))
+            return _file_info(path, await self._threads.run(self._stat_confined, path, full))
 
     async def stat_all(self, paths: Sequence[str]) -> list[FileInfo | None]:
         """Many ``stat`` in one worker thread (``BulkStatter``); None for a missing path."""
@@ -339,9 +339,9 @@ class FilesystemDriver:
     def _stat_confined(self, path: str, full: str) -> os.stat_result:
         """``stat`` of ``full`` if it lies under the root.
 
-        One ``open`` for a missing path (a manifest push asks after blobs that are not
-        there yet) instead of resolving it first; so a dangling symbolic link out of the
-        root is simply missing here, where ``stat`` refuses it.
+        One ``open`` for a missing path (a push asks after blobs that are not there yet)
+        instead of resolving it first; so a dangling symbolic link out of the root is
+        simply missing.
         """
         fd = os.open(full, _O_PATH | os.O_CLOEXEC)
         try:
