@@ -223,6 +223,24 @@ async def test_a_write_goes_where_realpath_says_or_is_refused(
     assert sorted(os.listdir(outside)) == before
 
 
+async def test_a_write_makes_its_directories_again_if_a_parent_goes_meanwhile(
+    driver: FilesystemDriver, root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (root / "a").mkdir(parents=True)
+    mkdir = os.mkdir
+    removed: list[Path] = []
+
+    def mkdir_after_a_delete(path: str, *args: object, **kwargs: object) -> None:
+        if not removed:
+            (root / "a").rmdir()  # an emptied directory deleted by someone else
+            removed.append(root / "a")
+        mkdir(path, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(os, "mkdir", mkdir_after_a_delete)
+    await driver.put_content("/a/b/c/file", b"x")
+    assert removed and (root / "a" / "b" / "c" / "file").read_bytes() == b"x"
+
+
 async def test_a_bulk_stat_finds_missing_paths_and_refuses_what_resolves_outside(
     driver: FilesystemDriver, root: Path, outside: Path
 ) -> None:

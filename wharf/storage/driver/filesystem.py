@@ -173,6 +173,9 @@ class FilesystemDriver:
                 os.mkdir(directory)
             except FileExistsError:
                 pass  # made meanwhile by another writer
+            except FileNotFoundError:  # a parent removed meanwhile (an emptied directory): make it again
+                os.makedirs(os.path.dirname(full), exist_ok=True)
+                break
         return None if missing else found
 
     def _make_parent_slowly(self, full: str, path: str) -> os.stat_result | None:
