@@ -44,12 +44,11 @@ class ClientDisconnect(Exception):
 class Headers(Mapping[str, str]):
     """A request's headers by name, any case; the first of a repeated header, as Starlette's ``get``."""
 
-    __slots__ = ("_first", "raw")
+    __slots__ = ("_first",)
 
     def __init__(self, raw: Iterable[tuple[bytes, bytes]]) -> None:
-        self.raw = list(raw)
         first: dict[str, str] = {}
-        for name, value in self.raw:  # ASGI servers send names in lower case
+        for name, value in raw:  # ASGI servers send names in lower case
             first.setdefault(name.decode("latin-1").lower(), value.decode("latin-1"))
         self._first = first
 
@@ -64,10 +63,6 @@ class Headers(Mapping[str, str]):
 
     def __len__(self) -> int:
         return len(self._first)
-
-    def getlist(self, name: str) -> list[str]:
-        key = name.lower().encode("latin-1")
-        return [value.decode("latin-1") for raw_name, value in self.raw if raw_name.lower() == key]
 
 
 class QueryParams(Mapping[str, str]):

@@ -83,6 +83,8 @@ _DELETE_THREADS = 8
 TEMP_PREFIX = ".tmp-"
 #: opens a file or directory only to name it (Linux); elsewhere a plain read-only open does
 _O_PATH: int = getattr(os, "O_PATH", os.O_RDONLY)
+#: a ``lock``'s open: ``O_NONBLOCK``, so a FIFO someone left there does not wait for a writer
+_LOCK_OPEN = os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY
 
 _NAME = "filesystem"
 #: seconds between attempts to take a ``lock`` another holder has
@@ -223,14 +225,12 @@ class FilesystemDriver:
     def _read_confined(self, path: str, full: str) -> bytes:
         """Read ``full`` if it lies under the root: checked on the opened file, cheaper than ``realpath``."""
         try:
-            fd = os.open(full, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
+            fd = self._open_confined(path, full, os.O_RDONLY | os.O_NOFOLLOW)
         except OSError as exc:
             if exc.errno != errno.ELOOP:
                 raise
             return _read_file(self._confine(full, path))  # the file itself is a symbolic link
         try:
-            if not self._inside(_opened_path(fd, full)):
-                raise InvalidPath(path, driver=_NAME, reason="resolves outside the root")
             return _read_to_end(fd)
         finally:
             os.close(fd)
@@ -241,12 +241,10 @@ class FilesystemDriver:
         fd = os.open(full, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o666)
         return fd, os.fstat(fd).st_size
 
-    def _open_confined(self, path: str, full: str) -> int:
-        """``full`` opened read-only if it lies under the root, checked on the opened file.
-
-        ``O_NONBLOCK``: opening a FIFO someone left there must not wait for a writer.
-        """
-        fd = os.open(full, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK | os.O_NOCTTY)
+    def _open_confined(self, path: str, full: str, flags: int) -> int:
+        """``full`` opened with ``flags`` if it lies under the root, checked on the opened file
+        (one ``readlink``, where resolving the path first costs a call per missing level)."""
+        fd = os.open(full, flags | os.O_CLOEXEC)
         if not self._inside(_opened_path(fd, full)):
             os.close(fd)
             raise InvalidPath(path, driver=_NAME, reason="resolves outside the root")
@@ -264,7 +262,7 @@ class FilesystemDriver:
         """
         full = self._full(path)
         with _reading(path):
-            fd = await self._threads.run(self._open_confined, path, full)
+            fd = await self._threads.run(self._open_confined, path, full, _LOCK_OPEN)
         try:
             while not _try_lock(fd):
                 await anyio.sleep(_LOCK_POLL)
@@ -303,7 +301,7 @@ class FilesystemDriver:
                 try:
                     with _reading(path):
                         if parent not in parents:
-                            parents[parent] = self._open_confined_directory(path, parent)
+                            parents[parent] = self._open_confined(path, parent, os.O_RDONLY | os.O_DIRECTORY)
                         freed += remover.remove(name, parents[parent])
                 except PathNotFound:
                     continue
@@ -311,13 +309,6 @@ class FilesystemDriver:
             for fd in parents.values():
                 os.close(fd)
         return freed
-
-    def _open_confined_directory(self, path: str, directory: str) -> int:
-        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-        if not self._inside(_opened_path(fd, directory)):
-            os.close(fd)
-            raise InvalidPath(path, driver=_NAME, reason="resolves outside the root")
-        return fd
 
     async def stat(self, path: str) -> FileInfo:
         full = self._full(path)
@@ -346,10 +337,8 @@ class FilesystemDriver:
         instead of resolving it first; so a dangling symbolic link out of the root is
         simply missing.
         """
-        fd = os.open(full, _O_PATH | os.O_CLOEXEC)
+        fd = self._open_confined(path, full, _O_PATH)
         try:
-            if not self._inside(_opened_path(fd, full)):
-                raise InvalidPath(path, driver=_NAME, reason="resolves outside the root")
             return os.fstat(fd)
         finally:
             os.close(fd)
@@ -735,7 +724,7 @@ def _resolve(full: str) -> str:
     try:
         # The first missing name, right below what exists: if it is there after all, it is a
         # dangling symbolic link, whose target decides; if not, nothing below it can be there.
-        if missing and _is_name(missing[-1], fd):
+        if missing and _lstat(missing[-1], fd) is not None:
             return os.path.realpath(full)
         real = _opened_path(fd, probe)
     except OSError:
@@ -751,14 +740,6 @@ def _lstat(name: str, directory_fd: int) -> os.stat_result | None:
         return os.stat(name, dir_fd=directory_fd, follow_symlinks=False)
     except FileNotFoundError:
         return None
-
-
-def _is_name(name: str, directory_fd: int) -> bool:
-    try:
-        os.stat(name, dir_fd=directory_fd, follow_symlinks=False)
-    except FileNotFoundError:
-        return False
-    return True
 
 
 def _opened_path(fd: int, full: str) -> str:
