@@ -1,13 +1,17 @@
-"""wharf.storage.driver.threads: blocking calls in worker threads, waited for even when cancelled."""
+"""wharf.storage.driver.threads: blocking calls in worker threads, waited for even when cancelled;
+as many threads as keep the process busy, more while calls wait on something."""
 
 from __future__ import annotations
 
 import asyncio
+import gc
 import threading
+import time
 from collections.abc import Callable
 
 import pytest
 
+from wharf.storage.driver import threads as threads_module
 from wharf.storage.driver.threads import Threads
 
 
@@ -100,3 +104,67 @@ async def test_calls_beyond_the_limit_wait_for_a_thread() -> None:
 
     await asyncio.gather(*(threads.run(work) for _ in range(8)))
     assert most == 2
+
+
+class _Concurrency:
+    """Counts how many calls of ``work`` run at once."""
+
+    def __init__(self) -> None:
+        self.inside = 0
+        self.most = 0
+        self._lock = threading.Lock()
+
+    def work(self, wait: Callable[[], object]) -> None:
+        with self._lock:
+            self.inside += 1
+            self.most = max(self.most, self.inside)
+        try:
+            wait()
+        finally:
+            with self._lock:
+                self.inside -= 1
+
+
+def _threads_named(name: str) -> int:
+    return sum(1 for thread in threading.enumerate() if thread.name == name)
+
+
+async def test_while_calls_keep_finishing_only_busy_ones_run_at_once() -> None:
+    threads = Threads(8, name="test-busy", busy=2, patience=60)
+    count = _Concurrency()
+    await asyncio.gather(*(threads.run(count.work, lambda: time.sleep(0.01)) for _ in range(12)))
+    assert count.most == 2
+    assert threads.workers == 2
+    assert _threads_named("test-busy") == 2
+
+
+async def test_calls_that_wait_on_something_get_more_threads_up_to_max_threads() -> None:
+    threads = Threads(3, name="test-grow", busy=1, patience=0.01)
+    count = _Concurrency()
+    together = threading.Barrier(3, timeout=5)  # passes only with three calls running at once
+    await asyncio.gather(*(threads.run(count.work, together.wait) for _ in range(6)))
+    assert count.most == 3
+    assert threads.workers == 3
+
+
+async def test_a_grown_pool_goes_back_to_busy_threads_once_nothing_waits(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(threads_module, "_SETTLE", 0.0)
+    monkeypatch.setattr(threads_module, "_IDLE_EXIT", 0.05)
+    threads = Threads(4, name="test-settle", busy=1, patience=0.01)
+    together = threading.Barrier(4, timeout=5)
+    await asyncio.gather(*(threads.run(together.wait) for _ in range(4)))
+    assert await threads.run(pow, 2, 3) == 8  # finishes with nothing waiting: back to one thread
+    assert threads.workers == 1
+    await _until(lambda: _threads_named("test-settle") == 1)  # the others end, idle
+
+
+async def test_the_threads_end_with_their_pool() -> None:
+    threads = Threads(2, name="test-end", busy=2)
+    await asyncio.gather(*(threads.run(time.sleep, 0.01) for _ in range(2)))
+    assert _threads_named("test-end") == 2
+    del threads
+    gc.collect()
+    # at once, not after the idle threads' own timeout
+    await _until(lambda: _threads_named("test-end") == 0, timeout=threads_module._IDLE_EXIT / 2)
