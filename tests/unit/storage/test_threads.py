@@ -168,3 +168,23 @@ async def test_the_threads_end_with_their_pool() -> None:
     gc.collect()
     # at once, not after the idle threads' own timeout
     await _until(lambda: _threads_named("test-end") == 0, timeout=threads_module._IDLE_EXIT / 2)
+
+
+async def test_a_thread_the_system_refuses_fails_the_call_when_no_thread_runs_calls(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    threads = Threads(2, name="test-refused", busy=2)
+
+    def refuse(self: threading.Thread) -> None:
+        raise RuntimeError("can't start new thread")
+
+    ran: list[int] = []
+    with monkeypatch.context() as patch:
+        patch.setattr(threading.Thread, "start", refuse)
+        with pytest.raises(RuntimeError, match="can't start new thread"):
+            await threads.run(ran.append, 1)
+    await threads.run(ran.append, 2)
+    assert ran == [2]  # the refused call was never queued, so it did not run behind the caller's back
+    with monkeypatch.context() as patch:
+        patch.setattr(threading.Thread, "start", refuse)
+        assert await threads.run(pow, 2, 4) == 16  # one thread runs calls: the refusal is no error

@@ -179,22 +179,32 @@ class _Pool:
         return self._size
 
     def submit(self, call: _Call) -> None:
-        self._calls.put(call)
         if self._threads < self._size:
-            self._start(1)
+            self._start(1)  # first: a call no thread would ever run is not queued
+        self._calls.put(call)
 
     def resize(self, size: int) -> None:
         self._size = size
         self._start(self._calls.qsize())
 
     def _start(self, wanted: int) -> None:
+        """Start up to ``wanted`` threads within the size; the system refusing one (its thread
+        limit) is an error only when no thread is left to run calls."""
         with self._lock:
-            count = min(wanted, self._size - self._threads)
-            self._threads += max(count, 0)
-        for _ in range(count):
-            threading.Thread(
-                target=_work, args=(self._calls, weakref.ref(self)), name=self._name, daemon=True
-            ).start()
+            count = max(min(wanted, self._size - self._threads), 0)
+            self._threads += count
+        for started in range(count):
+            try:
+                threading.Thread(
+                    target=_work, args=(self._calls, weakref.ref(self)), name=self._name, daemon=True
+                ).start()
+            except RuntimeError:
+                with self._lock:
+                    self._threads -= count - started
+                    none = self._threads == 0
+                if none:
+                    raise
+                return
 
     def _leaving(self) -> bool:
         """Whether the thread asking is one too many for the size, and so ends (counted out)."""
