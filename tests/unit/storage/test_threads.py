@@ -7,6 +7,7 @@ import asyncio
 import gc
 import threading
 import time
+import weakref
 from collections.abc import Callable
 
 import pytest
@@ -188,3 +189,24 @@ async def test_a_thread_the_system_refuses_fails_the_call_when_no_thread_runs_ca
     with monkeypatch.context() as patch:
         patch.setattr(threading.Thread, "start", refuse)
         assert await threads.run(pow, 2, 4) == 16  # one thread runs calls: the refusal is no error
+
+
+async def test_a_failed_call_leaves_no_cycle_holding_its_arguments() -> None:
+    threads = Threads(1, name="test-cycle")
+
+    class Piece:
+        pass
+
+    def fail(piece: Piece) -> None:
+        raise OSError(28, "No space left on device")
+
+    piece = Piece()
+    gone = weakref.ref(piece)
+    gc.disable()
+    try:
+        with pytest.raises(OSError):
+            await threads.run(fail, piece)
+        del piece
+        await _until(lambda: gone() is None, timeout=1)  # freed by reference counting alone
+    finally:
+        gc.enable()

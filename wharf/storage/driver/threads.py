@@ -88,6 +88,11 @@ class Threads:
                 raise
             await _outlast(result)
             raise
+        except BaseException:
+            # Both futures hold the exception, whose traceback holds this frame: a cycle that
+            # would keep the call's arguments (a piece of an upload, say) until a full collection.
+            del call, result
+            raise
         finally:
             self._calls -= 1
             self._finished += 1
@@ -147,14 +152,19 @@ class _Call:
     args: tuple[Any, ...]
 
     def run(self) -> None:
-        if not self.future.set_running_or_notify_cancel():
+        future = self.future
+        if not future.set_running_or_notify_cancel():
             return  # cancelled while it waited
         try:
             result = self.func(*self.args)
         except BaseException as exc:  # noqa: BLE001 - the caller gets it, whatever it is
-            self.future.set_exception(exc)
+            future.set_exception(exc)
+            # The exception's traceback holds this frame: without this, the frame would hold
+            # the call, its arguments (a piece of an upload, say) and, through the future, the
+            # exception, a cycle only a full garbage collection frees.
+            del self, future, exc
         else:
-            self.future.set_result(result)
+            future.set_result(result)
 
 
 class _Pool:
