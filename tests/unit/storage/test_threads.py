@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import os
 import threading
 import time
 import weakref
@@ -210,3 +211,12 @@ async def test_a_failed_call_leaves_no_cycle_holding_its_arguments() -> None:
         await _until(lambda: gone() is None, timeout=1)  # freed by reference counting alone
     finally:
         gc.enable()
+
+
+def test_busy_defaults_to_the_cpus_this_process_may_run_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2}, raising=False)
+    monkeypatch.setattr(os, "cpu_count", lambda: 64)
+    assert Threads(100, name="test-cores").workers == 3
+    assert Threads(2, name="test-cores").workers == 2  # never more than max_threads
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0}, raising=False)
+    assert Threads(100, name="test-cores").workers == 2  # at least two

@@ -12,7 +12,7 @@ still ran would clean up under it, or close a descriptor a read still uses. A
 call cancelled before a thread took it never runs.
 
 Fewer calls run at once than ``max_threads`` allows while they keep the process
-busy: ``busy``, one per core (at least two). Each system call a worker makes lets
+busy: ``busy``, one per CPU it may run on (at least two). Each system call a worker makes lets
 go of the interpreter lock and takes it back, and with tens of threads doing short
 file operations from the page cache, taking it back was most of the work: the
 kernel switching and waking threads (issue 5: 5,000 tag pushes over 32
@@ -60,7 +60,7 @@ class Threads:
         self, max_threads: int, *, name: str, busy: int | None = None, patience: float = PATIENCE
     ) -> None:
         self._most = max_threads
-        self._busy = min(max_threads, busy if busy is not None else max(2, os.cpu_count() or 1))
+        self._busy = min(max_threads, busy if busy is not None else max(2, _cores()))
         self._patience = patience
         self._pool = _Pool(name=name, size=self._busy)
         self._calls = 0  # submitted and not finished
@@ -241,6 +241,14 @@ def _work(calls: queue.SimpleQueue[_Call | None], pool: weakref.ref[_Pool]) -> N
         if owner is None or owner._leaving():  # noqa: SLF001 - its own pool
             return
         del owner
+
+
+def _cores() -> int:
+    """The CPUs this process may run on (a container's cpuset, ``taskset``), else all of them."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not on Linux
+        return os.cpu_count() or 1
 
 
 async def _outlast(result: asyncio.Future[Any]) -> None:
