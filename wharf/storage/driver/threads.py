@@ -63,7 +63,7 @@ class Threads:
         self._busy = min(max_threads, busy if busy is not None else max(2, _cores()))
         self._patience = patience
         self._pool = _Pool(name=name, size=self._busy)
-        self._calls = 0  # submitted and not finished
+        self._unfinished = 0  # calls submitted and not finished
         self._finished = 0  # calls finished so far
         self._grown_at = 0.0
         self._watching: asyncio.AbstractEventLoop | None = None  # where the patience timer runs
@@ -77,8 +77,8 @@ class Threads:
         """``func(*args)`` in a worker thread; its result, or what it raised."""
         call: Future[_T] = Future()
         self._pool.submit(_Call(call, func, args))
-        self._calls += 1
-        if self._calls > self._pool.size:
+        self._unfinished += 1
+        if self._unfinished > self._pool.size:
             self._watch()
         result = asyncio.wrap_future(call)
         try:
@@ -94,9 +94,9 @@ class Threads:
             del call, result
             raise
         finally:
-            self._calls -= 1
+            self._unfinished -= 1
             self._finished += 1
-            if self._calls <= self._busy < self._pool.size:
+            if self._unfinished <= self._busy < self._pool.size:
                 self._settle()
 
     def _watch(self) -> None:
@@ -109,7 +109,7 @@ class Threads:
     def _check(self, then: _Progress) -> None:
         self._watching = None
         size = self._pool.size
-        if self._calls <= size:
+        if self._unfinished <= size:
             return  # nothing waits
         if size < self._most and then.stalled(self._finished):
             self._pool.resize(min(self._most, size + max(1, size // 2)))
